@@ -1,0 +1,131 @@
+"""The result records every stage produces and the store keeps.
+
+May import only ``npubench`` (for STAGES) and ``npubench.errors``. These dataclasses are the
+contract between stages and the JSON that ``--json`` prints (documented in the README), so
+field names change only with ``SCHEMA_VERSION``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from npubench import STAGES
+
+SCHEMA_VERSION = 1
+
+Kind = Literal["compiled", "predicted", "measured"]
+KINDS: tuple[str, ...] = ("compiled", "predicted", "measured")
+Status = Literal["ok", "does_not_fit", "failed", "incomplete"]
+
+
+def empty_stages() -> dict[str, float | None]:
+    """Five stages plus ``total``, all unknown."""
+    return {**{stage: None for stage in STAGES}, "total": None}
+
+
+def stage_total(stages: dict[str, float | None]) -> float | None:
+    """Sum of the five stages, or None while any stage is unknown."""
+    values = [stages.get(stage) for stage in STAGES]
+    if any(v is None for v in values):
+        return None
+    return float(sum(v for v in values if v is not None))
+
+
+@dataclass
+class Fidelity:
+    """What int8 quantization cost, measured on samples not used for calibration."""
+
+    sqnr_db: float | None = None
+    top1_agreement: float | None = None
+    max_abs_error: float | None = None
+    samples: int = 0
+    calibration: str = "synthetic"  # "synthetic" or the .npy file's content hash
+
+
+@dataclass
+class LayerPlacement:
+    """Where one layer of the model runs on a target, and why."""
+
+    index: int
+    name: str
+    op: str
+    placement: Literal["npu", "cpu", "unsupported"]
+    reason: str = ""
+    cycles: float | None = None
+    macs: int | None = None
+
+
+@dataclass
+class MemoryUse:
+    """Use of one memory of a target against its capacity."""
+
+    used_bytes: int
+    capacity_bytes: int | None
+
+    @property
+    def fits(self) -> bool:
+        return self.capacity_bytes is None or self.used_bytes <= self.capacity_bytes
+
+
+@dataclass
+class BenchResult:
+    """One figure set for one model on one target: compiled, predicted or measured.
+
+    ``latency_us`` always has the five stage keys and ``total``; a stage not known is None.
+    """
+
+    model: str
+    target: str
+    kind: Kind
+    status: Status = "ok"
+    message: str = ""
+    latency_us: dict[str, float | None] = field(default_factory=empty_stages)
+    latency_us_low: float | None = None
+    latency_us_high: float | None = None
+    memory: dict[str, int | None] = field(
+        default_factory=lambda: {"sram_bytes": None, "flash_bytes": None}
+    )
+    fit: dict[str, MemoryUse] = field(default_factory=dict)
+    ops: dict[str, int] = field(default_factory=lambda: {"npu": 0, "cpu": 0})
+    placement: list[LayerPlacement] = field(default_factory=list)
+    compiler: dict[str, Any] = field(
+        default_factory=lambda: {"name": None, "version": None, "cycles": None}
+    )
+    fidelity: Fidelity = field(default_factory=Fidelity)
+    power_mw: dict[str, float | None] = field(default_factory=dict)
+    energy_uj: dict[str, float | None] = field(default_factory=dict)
+    clock_mhz: float | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fits(self) -> bool:
+        return self.status != "does_not_fit" and all(m.fits for m in self.fit.values())
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSON form (README: "JSON schema")."""
+        data = dataclasses.asdict(self)
+        data["schema_version"] = SCHEMA_VERSION
+        data["fits"] = self.fits
+        data["fit"] = {
+            name: {"used_bytes": m.used_bytes, "capacity_bytes": m.capacity_bytes, "fits": m.fits}
+            for name, m in self.fit.items()
+        }
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BenchResult:
+        data = dict(data)
+        data.pop("schema_version", None)
+        data.pop("fits", None)
+        data["fit"] = {
+            name: MemoryUse(used_bytes=m["used_bytes"], capacity_bytes=m["capacity_bytes"])
+            for name, m in data.get("fit", {}).items()
+        }
+        data["placement"] = [LayerPlacement(**p) for p in data.get("placement", [])]
+        data["fidelity"] = Fidelity(**data.get("fidelity", {}))
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
