@@ -38,16 +38,21 @@ def load_board_file(path: Path) -> Board:
     except (OSError, UnicodeDecodeError) as e:
         raise TargetError(f"cannot read board file {path}: {e}") from e
     except tomllib.TOMLDecodeError as e:
-        raise TargetError(f"board file {path} is not valid TOML: {e}",
-                          "fix the syntax at the position named") from e
+        raise TargetError(
+            f"board file {path} is not valid TOML: {e}", "fix the syntax at the position named"
+        ) from e
     try:
         board = Board.model_validate(data)
     except ValidationError as e:
-        raise TargetError(_format_validation_error(path, e),
-                          "every figure needs a non-negative value and a declared source") from e
+        raise TargetError(
+            _format_validation_error(path, e),
+            "every figure needs a non-negative value and a declared source",
+        ) from e
     if board.name != path.stem:
-        raise TargetError(f"board file {path}: name {board.name!r} differs from the file name",
-                          f"rename the file to {board.name}.toml or fix `name`")
+        raise TargetError(
+            f"board file {path}: name {board.name!r} differs from the file name",
+            f"rename the file to {board.name}.toml or fix `name`",
+        )
     return board
 
 

@@ -42,8 +42,16 @@ class Figure(_Strict):
 class Source(_Strict):
     """Where figures come from."""
 
-    kind: Literal["datasheet", "reference-manual", "paper", "measurement", "vendor-tool",
-                  "assumption", "product-page", "application-note"]
+    kind: Literal[
+        "datasheet",
+        "reference-manual",
+        "paper",
+        "measurement",
+        "vendor-tool",
+        "assumption",
+        "product-page",
+        "application-note",
+    ]
     title: str = Field(min_length=1)
     url: str = ""
 
