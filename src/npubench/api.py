@@ -1,0 +1,69 @@
+"""The Python API: the same operations as the CLI, returning data instead of printing.
+
+May import every stage package. Example::
+
+    import npubench.api as npb
+    results = npb.bench(["zoo:resnet"], ["hx-we2"], optimise="Size", db="results.sqlite")
+    print(results[0].latency_us["inference"])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from npubench.pipeline import BenchOptions, Progress, _quiet, compile_on, expand_targets, prepare
+from npubench.pipeline import bench as _bench
+from npubench.schema import BenchResult
+from npubench.store import ResultStore
+from npubench.targets import Board, all_targets
+
+
+def zoo() -> list[dict[str, Any]]:
+    """The model zoo: name, suite, task, shapes, parameter and MAC counts."""
+    from npubench.models.torch_stats import count_params_macs
+    from npubench.models.zoo import ZOO
+
+    out = []
+    for entry in ZOO.values():
+        params, macs = count_params_macs(entry.build(seed=0), entry.input_shape)
+        out.append({
+            "name": entry.name,
+            "suite": entry.suite,
+            "task": entry.task,
+            "input_shape": list(entry.input_shape),
+            "output_shape": list(entry.output_shape),
+            "params": params,
+            "macs": macs,
+            "classifier": entry.classifier,
+            "postprocess": entry.postprocess,
+            "source": entry.source,
+        })
+    return out
+
+
+def targets() -> list[Board]:
+    return list(all_targets().values())
+
+
+def compile(model: str, target: str, progress: Progress = _quiet,
+            **options: Any) -> BenchResult:
+    """Quantize (cached) and compile one model for one target; nothing is stored."""
+    opts = BenchOptions(**options)
+    [board] = expand_targets([target])
+    bundle = prepare(model, opts, progress)
+    return compile_on(bundle, board, opts)
+
+
+def bench(models: Sequence[str], targets: Sequence[str], db: str | Path | None = None,
+          progress: Progress = _quiet, **options: Any) -> list[BenchResult]:
+    """Every model on every target, stored in the results store at ``db``."""
+    opts = BenchOptions(**options)
+    with ResultStore(db) as store:
+        return _bench(models, targets, opts, store=store, progress=progress)
+
+
+def results(db: str | Path | None = None, **filters: Any) -> list[BenchResult]:
+    with ResultStore(db) as store:
+        return [s.result for s in store.query(**filters)]

@@ -1,0 +1,64 @@
+"""Shared CLI plumbing: consoles, JSON printing, progress, argument parsing."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from npubench.errors import NpubenchError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def print_json(data: Any) -> None:
+    # Plain print: rich would wrap long lines and break the JSON.
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+@contextmanager
+def progress_display(enabled: bool = True) -> Iterator[Any]:
+    """A spinner with the current step and elapsed time, on stderr; yields a callback."""
+    if not enabled or not err_console.is_terminal:
+        yield lambda message: err_console.log(message) if enabled else None
+        return
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("starting", total=None)
+
+        def update(message: str) -> None:
+            progress.update(task, description=message)
+            progress.console.log(message)
+
+        yield update
+
+
+def parse_shape(text: str | None) -> tuple[int, ...] | None:
+    """'1,3,32,32' or '1x3x32x32' -> (1, 3, 32, 32)."""
+    if text is None:
+        return None
+    parts = text.replace("x", ",").replace(" ", "").strip("()[]").split(",")
+    try:
+        shape = tuple(int(p) for p in parts if p)
+    except ValueError:
+        raise NpubenchError(
+            f"--input-shape {text!r} is not a list of integers",
+            "write it like 1,3,32,32 (batch first)",
+        ) from None
+    if not shape or any(d <= 0 for d in shape):
+        raise NpubenchError(
+            f"--input-shape {text!r} must have positive dimensions",
+            "write it like 1,3,32,32 (batch first)",
+        )
+    return shape

@@ -1,0 +1,309 @@
+"""Entry point and top-level commands of the ``npubench`` CLI."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from npubench import __version__
+from npubench.cli.common import console, err_console, parse_shape, print_json, progress_display
+from npubench.errors import NpubenchError
+
+app = typer.Typer(
+    name="npubench",
+    help="Benchmark int8 inference on microcontroller NPUs and MCU CPUs: one source model, "
+    "real vendor compilers, five-stage latency, power and energy.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+targets_app = typer.Typer(
+    help="The target catalogue (boards described as data).", invoke_without_command=True
+)
+app.add_typer(targets_app, name="targets")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (stable schema, see README).")]
+DbOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--db", help="Results store (SQLite file). Default: the user data dir, or $NPUBENCH_DB."
+    ),
+]
+ModelOpt = Annotated[
+    list[str],
+    typer.Option(
+        "--model",
+        "-m",
+        help="zoo:<name>, a group (study, mlperf-tiny, zoo), a .onnx or .tflite file, or "
+        "path/to/file.py:ClassName (with --input-shape). Repeatable.",
+    ),
+]
+TargetOpt = Annotated[
+    list[str],
+    typer.Option(
+        "--target",
+        "-t",
+        help="Target name, 'ethos-u' (the built-in Ethos-U boards) or 'all'. Repeatable.",
+    ),
+]
+OptimiseOpt = Annotated[
+    list[str],
+    typer.Option("--optimise", help="Vela optimisation: Performance or Size. Repeatable."),
+]
+ClockOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--clock-mhz", help="Clock in MHz (default: the board's; 100 MHz where the chip allows)."
+    ),
+]
+CalibOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--calibration",
+        help=".npy calibration samples, shape (N, *input shape without batch). "
+        "Default: synthetic samples, recorded as such.",
+    ),
+]
+ShapeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--input-shape", help="Input shape for PyTorch modules or dynamic ONNX, e.g. 1,3,32,32."
+    ),
+]
+CkptOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--checkpoint", help="PyTorch state_dict, loaded with torch.load(weights_only=True)."
+    ),
+]
+TflmOpt = Annotated[
+    bool,
+    typer.Option(
+        "--tflm/--no-tflm", help="Measure the TFLM arena and check TFLM == LiteRT bit-exactness."
+    ),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"npubench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """npubench: benchmark neural networks on microcontroller NPUs."""
+
+
+@app.command()
+def zoo(json_out: JsonOpt = False) -> None:
+    """List the built-in models with shapes, parameters and MACs."""
+    from rich.table import Table
+
+    from npubench.api import zoo as zoo_entries
+
+    entries = zoo_entries()
+    if json_out:
+        print_json(entries)
+        return
+    table = Table(title="npubench model zoo")
+    for column in ("name", "suite", "task", "input", "output", "params", "MACs"):
+        table.add_column(column, justify="right" if column in ("params", "MACs") else "left")
+    for e in entries:
+        table.add_row(
+            e["name"],
+            e["suite"],
+            e["task"],
+            "x".join(map(str, e["input_shape"])),
+            "x".join(map(str, e["output_shape"])),
+            f"{e['params']:,}",
+            f"{e['macs']:,}",
+        )
+    console.print(table)
+
+
+@targets_app.callback()
+def targets_list(ctx: typer.Context, json_out: JsonOpt = False) -> None:
+    """List the targets (run `npubench targets show NAME` for one with its sources)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from npubench.cli.targets import print_targets
+
+    print_targets(json_out)
+
+
+@targets_app.command("show")
+def targets_show(name: str, json_out: JsonOpt = False) -> None:
+    """One target with every figure and its source."""
+    from npubench.cli.targets import print_target
+
+    print_target(name, json_out)
+
+
+def _options(
+    optimise: str,
+    clock_mhz: float | None,
+    calibration: Path | None,
+    input_shape: str | None,
+    checkpoint: Path | None,
+    tflm: bool,
+) -> dict:
+    return {
+        "optimise": optimise,
+        "clock_mhz": clock_mhz,
+        "calibration": calibration,
+        "input_shape": parse_shape(input_shape),
+        "checkpoint": checkpoint,
+        "tflm_checks": tflm,
+    }
+
+
+@app.command("compile")
+def compile_cmd(
+    model: Annotated[str, typer.Option("--model", "-m", help="The model (see `bench --help`).")],
+    target: Annotated[str, typer.Option("--target", "-t", help="One target name.")],
+    optimise: Annotated[str, typer.Option("--optimise")] = "Performance",
+    clock_mhz: ClockOpt = None,
+    calibration: CalibOpt = None,
+    input_shape: ShapeOpt = None,
+    checkpoint: CkptOpt = None,
+    tflm: TflmOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Quantize a model and compile it for one target with the real toolchain (not stored)."""
+    from npubench.api import compile as api_compile
+    from npubench.report import comparison_table
+
+    with progress_display() as progress:
+        result = api_compile(
+            model,
+            target,
+            progress=progress,
+            **_options(optimise, clock_mhz, calibration, input_shape, checkpoint, tflm),
+        )
+    if json_out:
+        print_json(result.to_json())
+        return
+    console.print(comparison_table([result], title=f"{result.model} compiled for {target}"))
+    artifacts = result.provenance.get("artifacts", {})
+    for name, path in artifacts.items():
+        console.print(f"[dim]{name}:[/dim] {path}")
+
+
+@app.command()
+def bench(
+    model: ModelOpt = ["study"],  # noqa: B006 - typer needs a list default
+    target: TargetOpt = ["ethos-u"],  # noqa: B006
+    optimise: OptimiseOpt = ["Performance"],  # noqa: B006
+    clock_mhz: ClockOpt = None,
+    calibration: CalibOpt = None,
+    input_shape: ShapeOpt = None,
+    checkpoint: CkptOpt = None,
+    tflm: TflmOpt = True,
+    db: DbOpt = None,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Also write report.md and report.csv into this folder."),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Benchmark models on targets and store the results (default: study models, Ethos-U boards)."""
+    from npubench.api import bench as api_bench
+    from npubench.report import comparison_table, write_report
+
+    results = []
+    with progress_display() as progress:
+        for mode in optimise:
+            results += api_bench(
+                model,
+                target,
+                db=db,
+                progress=progress,
+                **_options(mode, clock_mhz, calibration, input_shape, checkpoint, tflm),
+            )
+    if json_out:
+        print_json([r.to_json() for r in results] if len(results) != 1 else results[0].to_json())
+    else:
+        console.print(comparison_table(results, title="npubench bench"))
+    if report is not None:
+        for path in write_report(results, report):
+            err_console.print(f"wrote {path}")
+    if results and all(r.status == "failed" for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def results(
+    model: Annotated[str | None, typer.Option("--model", "-m")] = None,
+    target: Annotated[str | None, typer.Option("--target", "-t")] = None,
+    kind: Annotated[str | None, typer.Option(help="compiled, predicted or measured")] = None,
+    status: Annotated[str | None, typer.Option(help="ok, does_not_fit, failed, incomplete")] = None,
+    latest: Annotated[
+        bool, typer.Option(help="Only the newest result per model/target/options.")
+    ] = False,
+    limit: Annotated[int | None, typer.Option(help="At most this many results.")] = None,
+    export: Annotated[
+        Path | None, typer.Option(help="Write the results to this file: .csv or .json.")
+    ] = None,
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List, filter and export stored results."""
+    from npubench.cli.results import results_command
+
+    results_command(model, target, kind, status, latest, limit, export, db, json_out)
+
+
+@app.command()
+def report(
+    model: Annotated[str | None, typer.Option("--model", "-m")] = None,
+    target: Annotated[list[str] | None, typer.Option("--target", "-t")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, md or csv")] = "table",
+    out: Annotated[Path | None, typer.Option(help="Write report.md and report.csv here.")] = None,
+    db: DbOpt = None,
+) -> None:
+    """Compare targets side by side from the store (newest result per model/target/options)."""
+    from npubench.cli.results import report_command
+
+    report_command(model, target, fmt, out, db)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: expected errors become a message, a hint and exit status 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except NpubenchError as e:
+        err_console.print(f"[bold red]error:[/bold red] {e.message}", highlight=False)
+        if e.hint:
+            err_console.print(f"[yellow]hint:[/yellow] {e.hint}", highlight=False)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except SystemExit:
+        raise
+    except Exception as e:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        if isinstance(e, click.exceptions.Abort):
+            sys.exit(1)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""`npubench targets` and `npubench targets show`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from npubench.cli.common import console, print_json
+from npubench.targets import Board, all_targets, get_target
+
+
+def _summary(b: Board) -> dict[str, Any]:
+    return {
+        "name": b.name,
+        "display_name": b.display_name,
+        "vendor": b.vendor,
+        "kind": b.kind,
+        "cpu": b.cpu.core,
+        "npu": b.npu.name if b.npu else None,
+        "npu_family": b.npu.family if b.npu else "cpu",
+        "clock_mhz": b.default_clock_mhz,
+        "toolchain": b.toolchain,
+        "memories": {m.name: int(m.size_bytes.value) for m in b.memories},
+    }
+
+
+def print_targets(json_out: bool) -> None:
+    boards = sorted(all_targets().values(), key=lambda b: (b.kind != "board", b.name))
+    if json_out:
+        print_json([_summary(b) for b in boards])
+        return
+    table = Table(title="npubench targets")
+    for column in ("name", "kind", "vendor", "CPU", "NPU", "clock", "toolchain", "memories"):
+        table.add_column(column)
+    for b in boards:
+        s = _summary(b)
+        mems = ", ".join(f"{k} {v / 1024:.0f} KiB" for k, v in s["memories"].items())
+        table.add_row(
+            b.name,
+            b.kind,
+            b.vendor,
+            b.cpu.core,
+            s["npu"] or "–",
+            f"{s['clock_mhz']:g} MHz",
+            b.toolchain,
+            mems,
+        )
+    console.print(table)
+
+
+def print_target(name: str, json_out: bool) -> None:
+    board = get_target(name)
+    if json_out:
+        print_json(board.model_dump())
+        return
+    console.print(
+        f"[bold]{board.display_name}[/bold] ({board.name}, {board.vendor}, "
+        f"{board.kind}; toolchain {board.toolchain})"
+    )
+    if board.description:
+        console.print(board.description)
+    table = Table(title="figures")
+    for column in ("field", "value", "source", "note"):
+        table.add_column(column, overflow="fold")
+    for path, fig in board.figures():
+        table.add_row(path, f"{fig.value:g}", fig.source, fig.note)
+    console.print(table)
+    sources = Table(title="sources")
+    for column in ("key", "kind", "title", "url"):
+        sources.add_column(column, overflow="fold")
+    for key, src in board.sources.items():
+        sources.add_row(key, src.kind, src.title, src.url)
+    console.print(sources)

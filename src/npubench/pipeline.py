@@ -1,0 +1,246 @@
+"""The end-to-end data flow: source model -> int8 -> analysis -> compile -> result -> store.
+
+May import every stage package. The CLI and the Python API (``npubench.api``) both call these
+functions; they report progress through a callback so that the CLI can draw it with rich.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from npubench.errors import CompilerError, NpubenchError, TargetError
+from npubench.provenance import base_provenance
+from npubench.schema import BenchResult, empty_stages
+from npubench.targets import Board, get_target, target_names
+
+Progress = Callable[[str], None]
+
+STUDY_MODELS: tuple[str, ...] = ("yolov1", "resnet", "simplenet", "nas", "autoenc")
+MLPERF_TINY_MODELS: tuple[str, ...] = (
+    "kws_dscnn",
+    "vww_mobilenetv1",
+    "ic_resnet8",
+    "ad_fc_autoencoder",
+)
+MODEL_GROUPS: dict[str, tuple[str, ...]] = {
+    "study": STUDY_MODELS,
+    "mlperf-tiny": MLPERF_TINY_MODELS,
+    "zoo": STUDY_MODELS + MLPERF_TINY_MODELS,
+}
+ETHOS_U_BOARDS: tuple[str, ...] = ("hx-we2", "alif-e7-hp", "alif-e7-he", "corstone-300")
+OPTIMISE_MODES: tuple[str, ...] = ("Performance", "Size")
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@dataclass
+class BenchOptions:
+    """Everything that changes what a bench run computes (and so goes into its cache keys)."""
+
+    optimise: str = "Performance"
+    clock_mhz: float | None = None
+    calibration: Path | None = None
+    input_shape: tuple[int, ...] | None = None
+    checkpoint: Path | None = None
+    tflm_checks: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.optimise not in OPTIMISE_MODES:
+            raise CompilerError(
+                f"unknown --optimise {self.optimise!r}", f"use one of {', '.join(OPTIMISE_MODES)}"
+            )
+        if self.clock_mhz is not None and self.clock_mhz <= 0:
+            raise TargetError(f"--clock-mhz must be positive, got {self.clock_mhz:g}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "optimise": self.optimise,
+            "clock_mhz": self.clock_mhz,
+            "calibration": str(self.calibration) if self.calibration else None,
+            "input_shape": list(self.input_shape) if self.input_shape else None,
+            "checkpoint": str(self.checkpoint) if self.checkpoint else None,
+            "tflm_checks": self.tflm_checks,
+            "seed": self.seed,
+        }
+
+
+def expand_models(specs: Sequence[str]) -> list[str]:
+    """Model specs with group names (``study``, ``mlperf-tiny``, ``zoo``) expanded."""
+    out: list[str] = []
+    for spec in specs:
+        group = MODEL_GROUPS.get(spec.removeprefix("zoo:") if spec != "zoo" else spec)
+        if group and not Path(spec).exists():
+            out += [f"zoo:{name}" for name in group]
+        else:
+            out.append(spec)
+    return out
+
+
+def expand_targets(names: Sequence[str]) -> list[Board]:
+    """Boards for names, with ``all`` and ``ethos-u`` (the built-in Ethos-U boards) expanded."""
+    boards: list[Board] = []
+    for name in names:
+        if name == "all":
+            boards += [get_target(n) for n in target_names()]
+        elif name == "ethos-u":
+            boards += [get_target(n) for n in ETHOS_U_BOARDS]
+        else:
+            boards.append(get_target(name))
+    seen: set[str] = set()
+    return [b for b in boards if not (b.name in seen or seen.add(b.name))]
+
+
+@dataclass
+class PreparedBundle:
+    """A model ready for targets: its int8 form, its analysis and what they cost."""
+
+    prepared: Any  # npubench.models.prepare.PreparedModel
+    analysis: Any  # npubench.analysis.graph_types.GraphAnalysis
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+def prepare(spec: str, options: BenchOptions, progress: Progress = _quiet) -> PreparedBundle:
+    """Resolve, quantize (cached) and analyse one model."""
+    import time
+
+    from npubench.analysis.graph import analyze_tflite
+    from npubench.models.prepare import prepare_model
+    from npubench.models.source import resolve_source
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    source = resolve_source(spec, input_shape=options.input_shape, checkpoint=options.checkpoint)
+    progress(f"{source.name}: quantizing to int8")
+    prepared = prepare_model(source, calibration=options.calibration, seed=options.seed)
+    timings["quantize_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    if options.tflm_checks:
+        from npubench.analysis.tflm import analyze_with_tflm
+
+        progress(f"{source.name}: graph analysis, TFLM arena and bit-exactness")
+        analysis = analyze_with_tflm(prepared.int8_tflite)
+    else:
+        progress(f"{source.name}: graph analysis")
+        analysis = analyze_tflite(prepared.int8_tflite)
+    timings["analysis_s"] = time.perf_counter() - t0
+    return PreparedBundle(prepared=prepared, analysis=analysis, timings_s=timings)
+
+
+def _result_skeleton(bundle: PreparedBundle, board: Board, options: BenchOptions) -> BenchResult:
+    p = bundle.prepared
+    return BenchResult(
+        model=p.name,
+        target=board.name,
+        kind="compiled",
+        latency_us=empty_stages(),
+        fidelity=p.fidelity,
+        clock_mhz=options.clock_mhz or board.default_clock_mhz,
+        options=options.as_dict(),
+        provenance=base_provenance(
+            model_sha256=p.sha256,
+            source_sha256=getattr(p, "source_sha256", None),
+            source=getattr(p, "source_spec", p.name),
+            calibration=p.calibration_source,
+            converter=p.converter,
+        ),
+        details={
+            "macs": bundle.analysis.total_macs,
+            "params": bundle.analysis.total_params,
+            "peak_activation_bytes": bundle.analysis.peak_activation_bytes,
+            "tflm_arena_bytes": bundle.analysis.tflm_arena_bytes,
+            "tflm_bit_exact": bundle.analysis.bit_exact,
+        },
+    )
+
+
+def compile_on(bundle: PreparedBundle, board: Board, options: BenchOptions) -> BenchResult:
+    """Compile with the board's real toolchain and turn the report into a result."""
+    result = _result_skeleton(bundle, board, options)
+    if board.npu is None or board.npu.family != "ethos-u":
+        raise CompilerError(
+            f"no compiler for {board.name} ({board.toolchain}) is installed here",
+            "use an Ethos-U target (`npubench targets`) for compiled figures",
+        )
+    from npubench.compilers.vela import compile_for_board
+
+    report = compile_for_board(
+        bundle.prepared.int8_tflite, board, options.optimise, options.clock_mhz
+    )
+    result.clock_mhz = report.clock_hz / 1e6
+    result.latency_us["inference"] = report.inference_time_s * 1e6
+    result.memory = {"sram_bytes": report.sram_used_bytes, "flash_bytes": report.flash_used_bytes}
+    result.fit = dict(report.fit)
+    result.placement = list(report.layers)
+    result.ops = {
+        "npu": sum(1 for layer in report.layers if layer.placement == "npu"),
+        "cpu": sum(1 for layer in report.layers if layer.placement != "npu"),
+    }
+    result.compiler = {
+        "name": "vela",
+        "version": report.vela_version,
+        "cycles": report.cycles_total,
+        "cycles_npu": report.cycles_npu,
+        "encoded_weights_bytes": report.encoded_weights_bytes,
+        "nn_macs": report.nn_macs,
+        "cached": report.cached,
+    }
+    result.provenance["artifacts"] = {"vela_dir": str(report.artifact_dir)}
+    if not report.fits:
+        result.status = "does_not_fit"
+        result.message = "; ".join(
+            f"{name}: needs {m.used_bytes} B of {m.capacity_bytes} B"
+            for name, m in report.fit.items()
+            if not m.fits
+        )
+    return result
+
+
+def failed_result(
+    model: str, board_name: str, options: BenchOptions, error: NpubenchError
+) -> BenchResult:
+    return BenchResult(
+        model=model,
+        target=board_name,
+        kind="compiled",
+        status="failed",
+        message=str(error),
+        options=options.as_dict(),
+        provenance=base_provenance(),
+    )
+
+
+def bench(
+    models: Sequence[str],
+    targets: Sequence[str],
+    options: BenchOptions,
+    store: Any | None = None,
+    progress: Progress = _quiet,
+) -> list[BenchResult]:
+    """Every model on every target. A failure on one target is recorded and the rest go on.
+
+    A failure to prepare a model (bad file, bad calibration data) is raised: nothing useful
+    can be done with that model on any target.
+    """
+    import uuid
+
+    boards = expand_targets(targets)
+    group_id = uuid.uuid4().hex
+    results: list[BenchResult] = []
+    for spec in expand_models(models):
+        bundle = prepare(spec, options, progress)
+        for board in boards:
+            progress(f"{bundle.prepared.name}: compiling for {board.name}")
+            try:
+                result = compile_on(bundle, board, options)
+            except NpubenchError as e:
+                result = failed_result(bundle.prepared.name, board.name, options, e)
+            results.append(result)
+            if store is not None:
+                store.add(result, group_id=group_id)
+    return results
