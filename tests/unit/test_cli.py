@@ -1,0 +1,97 @@
+"""CLI plumbing: exit codes, error messages with hints, JSON output, option validation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from npubench.cli.common import parse_shape
+from npubench.cli.main import main
+from npubench.errors import CompilerError, NpubenchError, TargetError
+from npubench.pipeline import BenchOptions, expand_models
+from npubench.schema import BenchResult
+from npubench.store import ResultStore
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = 0
+    try:
+        main(argv)
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(["--version"], capsys)
+    assert code == 0 and "npubench" in out
+    for sub in ("zoo", "targets", "compile", "bench", "results", "report"):
+        code, out, _ = run_cli([sub, "--help"], capsys)
+        assert code == 0 and "Usage" in out, sub
+
+
+def test_unknown_target_suggests_close_names(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(["targets", "show", "hx-we"], capsys)
+    assert code == 2
+    assert "unknown target 'hx-we'" in err and "hint" in err and "hx-we2" in err
+
+
+def test_unwritable_db_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = run_cli(["results", "--db", str(blocker / "r.sqlite")], capsys)
+    assert code == 2 and "cannot create the folder" in err and "--db" in err
+
+
+def test_results_json_and_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "r.sqlite"
+    r = BenchResult(model="m", target="hx-we2", kind="compiled")
+    r.latency_us["inference"] = 12.5
+    with ResultStore(db) as store:
+        store.add(r)
+    code, out, _ = run_cli(["results", "--db", str(db), "--json"], capsys)
+    assert code == 0
+    [row] = json.loads(out)
+    assert row["model"] == "m" and row["latency_us"]["inference"] == 12.5
+    assert row["latency_us"]["init"] is None and row["kind"] == "compiled"
+    code, _, _ = run_cli(["results", "--db", str(db), "--export", str(tmp_path / "o.csv")], capsys)
+    assert code == 0 and "inference_us" in (tmp_path / "o.csv").read_text()
+    code, _, err = run_cli(["results", "--db", str(db), "--export", str(tmp_path / "o.xls")],
+                           capsys)
+    assert code == 2 and ".csv or .json" in err
+    code, _, err = run_cli(["results", "--db", str(db), "--kind", "guessed"], capsys)
+    assert code == 2 and "compiled, predicted, measured" in err
+
+
+def test_report_on_empty_store_says_what_to_do(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(["report", "--db", str(tmp_path / "r.sqlite")], capsys)
+    assert code == 2 and "npubench bench" in err
+
+
+def test_parse_shape() -> None:
+    assert parse_shape("1,3,32,32") == (1, 3, 32, 32)
+    assert parse_shape("1x256x3") == (1, 256, 3)
+    assert parse_shape(None) is None
+    with pytest.raises(NpubenchError, match="not a list of integers"):
+        parse_shape("1,a,3")
+    with pytest.raises(NpubenchError, match="positive"):
+        parse_shape("1,0,3")
+
+
+def test_bench_options_validate() -> None:
+    with pytest.raises(CompilerError, match="Performance, Size"):
+        BenchOptions(optimise="Fast")
+    with pytest.raises(TargetError, match="positive"):
+        BenchOptions(clock_mhz=-5)
+
+
+def test_model_groups_expand() -> None:
+    assert expand_models(["study"]) == [
+        "zoo:yolov1", "zoo:resnet", "zoo:simplenet", "zoo:nas", "zoo:autoenc"
+    ]
+    assert len(expand_models(["zoo"])) == 9
+    assert expand_models(["zoo:resnet", "my.onnx"]) == ["zoo:resnet", "my.onnx"]
