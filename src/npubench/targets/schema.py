@@ -69,6 +69,12 @@ class Npu(_Strict):
     max_clock_mhz: Figure
     clock_mhz: Figure
     macs_per_cycle: Figure  # int8 MACs per NPU cycle at full utilisation
+    cores: int = Field(default=1, ge=1)  # e.g. 8 for a GAP8 cluster
+    processors: int | None = Field(default=None, ge=1)  # e.g. 64 for the MAX78000 CNN
+    max_layers: Figure | None = None  # a hardware layer-count limit (MAX78000: 32)
+    max_channels: Figure | None = None  # channels per layer the NPU accepts
+    max_input_hw: Figure | None = None  # largest input height/width per layer
+    peak_gops: Figure | None = None  # vendor's peak int8 GOPS (1 MAC = 2 ops)
 
 
 class Memory(_Strict):
@@ -79,6 +85,12 @@ class Memory(_Strict):
     latency_cycles: Figure | None = None
     clock_domain: Literal["cpu", "npu", "memory"] = "cpu"
     clock_mhz: Figure | None = None  # only when clock_domain == "memory"
+    instances: int = Field(default=1, ge=1)  # identical banks (size_bytes is per instance)
+    shared_by: int = Field(default=1, ge=1)  # processors sharing one instance
+
+    @property
+    def capacity_bytes(self) -> int:
+        return int(self.size_bytes.value) * self.instances
 
 
 class Power(_Strict):
@@ -88,6 +100,8 @@ class Power(_Strict):
     active_npu_mw: Figure | None = None  # CPU + NPU both busy
     idle_mw: Figure
     sleep_mw: Figure | None = None
+    level: Literal["chip", "board"] = "board"  # where the figures were taken
+    voltage_v: Figure | None = None
 
 
 class VelaConfig(_Strict):
@@ -117,6 +131,7 @@ class Board(_Strict):
     memories: list[Memory]
     power: Power | None = None
     vela: VelaConfig | None = None
+    allowed_clocks_mhz: list[float] | None = None  # chips that only offer fixed clock steps
 
     @model_validator(mode="after")
     def _consistent(self) -> Board:
