@@ -59,15 +59,17 @@ def test_results_json_and_export(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert row["latency_us"]["init"] is None and row["kind"] == "compiled"
     code, _, _ = run_cli(["results", "--db", str(db), "--export", str(tmp_path / "o.csv")], capsys)
     assert code == 0 and "inference_us" in (tmp_path / "o.csv").read_text()
-    code, _, err = run_cli(["results", "--db", str(db), "--export", str(tmp_path / "o.xls")],
-                           capsys)
+    code, _, err = run_cli(
+        ["results", "--db", str(db), "--export", str(tmp_path / "o.xls")], capsys
+    )
     assert code == 2 and ".csv or .json" in err
     code, _, err = run_cli(["results", "--db", str(db), "--kind", "guessed"], capsys)
     assert code == 2 and "compiled, predicted, measured" in err
 
 
-def test_report_on_empty_store_says_what_to_do(tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_on_empty_store_says_what_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, _, err = run_cli(["report", "--db", str(tmp_path / "r.sqlite")], capsys)
     assert code == 2 and "npubench bench" in err
 
@@ -91,7 +93,11 @@ def test_bench_options_validate() -> None:
 
 def test_model_groups_expand() -> None:
     assert expand_models(["study"]) == [
-        "zoo:yolov1", "zoo:resnet", "zoo:simplenet", "zoo:nas", "zoo:autoenc"
+        "zoo:yolov1",
+        "zoo:resnet",
+        "zoo:simplenet",
+        "zoo:nas",
+        "zoo:autoenc",
     ]
     assert len(expand_models(["zoo"])) == 9
     assert expand_models(["zoo:resnet", "my.onnx"]) == ["zoo:resnet", "my.onnx"]

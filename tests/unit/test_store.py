@@ -60,7 +60,12 @@ def test_exports_have_units_in_column_names(tmp_path: Path) -> None:
     data = json.loads(export_json([make_result()]))
     assert data[0]["latency_us"]["total"] is None
     assert set(data[0]["latency_us"]) == {
-        "init", "input_io", "inference", "output_io", "postprocess", "total"
+        "init",
+        "input_io",
+        "inference",
+        "output_io",
+        "postprocess",
+        "total",
     }
 
 
