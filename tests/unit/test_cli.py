@@ -101,3 +101,32 @@ def test_model_groups_expand() -> None:
     ]
     assert len(expand_models(["zoo"])) == 9
     assert expand_models(["zoo:resnet", "my.onnx"]) == ["zoo:resnet", "my.onnx"]
+
+
+REFERENCE_TRACE = (Path(__file__).resolve().parents[3] / "shared" / "reference"
+                   / "hxwe2_yolov1_size_power_trace.csv")
+
+
+@pytest.mark.skipif(not REFERENCE_TRACE.exists(), reason="shared/reference not beside the repo")
+def test_trace_analyze_finds_the_reference_inference(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    png = tmp_path / "trace.png"
+    code, out, _ = run_cli(["trace", "analyze", str(REFERENCE_TRACE), "--json", "--plot",
+                            str(png)], capsys)
+    assert code == 0
+    data = json.loads(out)
+    [window] = data["windows"]
+    assert 16127.5 <= window["start_ms"] <= 16128.5 and 16129.5 <= window["end_ms"] <= 16131.0
+    assert set(window) >= {"start_ms", "end_ms", "duration_ms", "mean_power_mw",
+                           "peak_power_mw", "energy_uj", "net_energy_uj"}
+    assert 80 < data["baseline_mw"] < 90
+    assert 0 < window["net_energy_uj"] < window["energy_uj"]
+    assert png.stat().st_size > 10_000
+
+
+def test_trace_analyze_bad_file_is_a_clear_error(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "t.csv"
+    bad.write_text("a,b\nx,y\n")
+    code, _, err = run_cli(["trace", "analyze", str(bad)], capsys)
+    assert code == 2 and "hint" in err

@@ -25,6 +25,15 @@ targets_app = typer.Typer(
 )
 app.add_typer(targets_app, name="targets")
 
+
+def _add_subapps() -> None:
+    from npubench.cli.trace import trace_app
+
+    app.add_typer(trace_app, name="trace")
+
+
+_add_subapps()
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (stable schema, see README).")]
 DbOpt = Annotated[
     Path | None,
