@@ -13,7 +13,9 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from npubench.errors import NpubenchError
 
-console = Console()
+# Piped output is not wrapped at 80 columns: wide tables stay readable in files and CI logs.
+_probe = Console()
+console = Console(width=None if _probe.is_terminal else 200)
 err_console = Console(stderr=True)
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from npubench import STAGES
 from npubench.schema import BenchResult
@@ -96,21 +98,68 @@ def _rows(results: Sequence[BenchResult]) -> list[dict[str, str]]:
     return rows
 
 
-def comparison_table(results: Sequence[BenchResult], title: str = "npubench") -> Table:
-    table = Table(title=title, show_lines=False)
-    rows = _rows(results)
-    if not rows:
-        table.add_column("no results")
-        return table
-    for column in rows[0]:
-        table.add_column(
-            column,
-            overflow="fold",
-            justify="right" if column in _STAGE_HEADERS.values() else "left",
-        )
-    for row in rows:
-        table.add_row(*row.values())
-    return table
+def _compact_us(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value / 1000:.2f}ms" if value >= 1000 else f"{value:.0f}µs"
+
+
+def _compact_mem(r: BenchResult, names: tuple[str, ...], key: str) -> str:
+    for name in names:
+        if name in r.fit:
+            m = r.fit[name]
+            cap = "?" if m.capacity_bytes is None else f"{m.capacity_bytes / 1024:.0f}"
+            return f"{m.used_bytes / 1024:.0f}/{cap}K" + ("" if m.fits else " ✗")
+    used = r.memory.get(key)
+    return "–" if used is None else f"{used / 1024:.0f}K"
+
+
+def comparison_table(results: Sequence[BenchResult], title: str = "npubench") -> Group:
+    """One compact table per model (targets as rows), for the terminal."""
+    tables: list[Table] = []
+    by_model: dict[str, list[BenchResult]] = {}
+    for r in results:
+        by_model.setdefault(r.model, []).append(r)
+    for model, rs in by_model.items():
+        kinds = {r.kind for r in rs}
+        fid = next((_fidelity(r) for r in rs if r.fidelity.sqnr_db is not None), "–")
+        table = Table(title=f"{title}: {model} (int8 fidelity {fid})", title_justify="left")
+        table.add_column("target")
+        if len(kinds) > 1:
+            table.add_column("kind")
+        table.add_column("opt")
+        for stage in STAGES:
+            table.add_column(_STAGE_HEADERS[stage], justify="right")
+        table.add_column("total", justify="right")
+        table.add_column("SRAM", justify="right")
+        table.add_column("flash", justify="right")
+        table.add_column("NPU/CPU", justify="right")
+        table.add_column("status")
+        for r in sorted(rs, key=lambda r: (r.target, r.kind, str(r.options.get("optimise")))):
+            total = _total(r)
+            partial = r.latency_us.get("total") is None and total is not None
+            cells = [f"{r.target}@{r.clock_mhz:g}" if r.clock_mhz else r.target]
+            if len(kinds) > 1:
+                cells.append(r.kind)
+            cells.append(str(r.options.get("optimise") or "–")[:4])
+            cells += [_compact_us(r.latency_us.get(s)) for s in STAGES]
+            cells.append(_compact_us(total) + ("*" if partial else ""))
+            cells += [
+                _compact_mem(r, ("sram", "arena"), "sram_bytes"),
+                _compact_mem(r, ("flash",), "flash_bytes"),
+                f"{r.ops.get('npu', 0)}/{r.ops.get('cpu', 0)}",
+                _status(r) + (f": {r.message}" if r.status != "ok" and r.message else ""),
+            ]
+            table.add_row(*cells)
+        tables.append(table)
+    if not tables:
+        tables.append(Table(title="no results"))
+    note = Text(
+        "target@MHz; * = sum of the known stages only (a compiled result has Vela's "
+        "inference figure alone); memory used/capacity in KiB.",
+        style="dim",
+    )
+    return Group(*tables, note)
 
 
 def comparison_markdown(results: Sequence[BenchResult], title: str = "npubench report") -> str:
@@ -152,4 +201,3 @@ def write_report(
     csv_path = out_dir / "report.csv"
     csv_path.write_text(comparison_csv(results), encoding="utf-8")
     return [md, csv_path]
-
