@@ -72,7 +72,7 @@ def test_every_source_is_cited_and_says_where_it_is(name: str) -> None:
         if source.kind == "assumption":
             assert len(source.title.split()) >= 8, f"{name}: assumption {key} gives no reason"
         elif source.kind in ("paper", "measurement"):
-            assert "Millar" in source.title or "/work/shared/reference" in source.title
+            assert "Millar" in source.title or "data/reference" in source.title
         else:
             assert source.url.startswith("https://"), f"{name}: source {key} has no URL"
 

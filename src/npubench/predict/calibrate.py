@@ -1,8 +1,8 @@
 """Fit the free parameters of the stage models to measurements and write them with provenance.
 
 The reference data are the Himax WE2 stage timings and power trace in
-``/work/shared/reference/`` (Millar et al., MobiCom 2025). ``calibrate()`` fits, by least
-squares (in CPU cycles at the board clock):
+``npubench/data/reference/`` (a cited copy of the study data of Millar et al., MobiCom 2025).
+``calibrate()`` fits, by least squares (in CPU cycles at the board clock):
 
 - init = constant;  input_io / output_io = fixed + bytes x cycles/byte (each separately);
 - postprocess (YOLO decode) = elements x cycles/element (one model timed it);
@@ -39,6 +39,7 @@ from typing import Any
 
 from npubench import STAGES
 from npubench.analysis.graph_types import GraphAnalysis
+from npubench.data import reference_dir
 from npubench.errors import NpubenchError
 from npubench.predict.latency import (
     ParamSet,
@@ -52,7 +53,7 @@ from npubench.predict.latency import (
 from npubench.targets import get_target
 from npubench.targets.schema import Board
 
-REFERENCE_DIR = Path("/work/shared/reference")
+REFERENCE_DIR = reference_dir()
 MEASURED_CSV = REFERENCE_DIR / "hxwe2_measured_stages.csv"
 TRACE_CSV = REFERENCE_DIR / "hxwe2_yolov1_size_power_trace.csv"
 FACTS_CSV = REFERENCE_DIR / "model_facts.csv"
