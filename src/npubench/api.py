@@ -28,18 +28,20 @@ def zoo() -> list[dict[str, Any]]:
     out = []
     for entry in ZOO.values():
         params, macs = count_params_macs(entry.build(seed=0), entry.input_shape)
-        out.append({
-            "name": entry.name,
-            "suite": entry.suite,
-            "task": entry.task,
-            "input_shape": list(entry.input_shape),
-            "output_shape": list(entry.output_shape),
-            "params": params,
-            "macs": macs,
-            "classifier": entry.classifier,
-            "postprocess": entry.postprocess,
-            "source": entry.source,
-        })
+        out.append(
+            {
+                "name": entry.name,
+                "suite": entry.suite,
+                "task": entry.task,
+                "input_shape": list(entry.input_shape),
+                "output_shape": list(entry.output_shape),
+                "params": params,
+                "macs": macs,
+                "classifier": entry.classifier,
+                "postprocess": entry.postprocess,
+                "source": entry.source,
+            }
+        )
     return out
 
 
@@ -47,8 +49,7 @@ def targets() -> list[Board]:
     return list(all_targets().values())
 
 
-def compile(model: str, target: str, progress: Progress = _quiet,
-            **options: Any) -> BenchResult:
+def compile(model: str, target: str, progress: Progress = _quiet, **options: Any) -> BenchResult:
     """Quantize (cached) and compile one model for one target; nothing is stored."""
     opts = BenchOptions(**options)
     [board] = expand_targets([target])
@@ -56,12 +57,39 @@ def compile(model: str, target: str, progress: Progress = _quiet,
     return compile_on(bundle, board, opts)
 
 
-def bench(models: Sequence[str], targets: Sequence[str], db: str | Path | None = None,
-          progress: Progress = _quiet, **options: Any) -> list[BenchResult]:
-    """Every model on every target, stored in the results store at ``db``."""
+def bench(
+    models: Sequence[str],
+    targets: Sequence[str],
+    db: str | Path | None = None,
+    progress: Progress = _quiet,
+    **options: Any,
+) -> list[BenchResult]:
+    """Every model on every target, stored in the results store at ``db``: compiled figures
+    where a real compiler exists, and the calibrated five-stage prediction built on them."""
     opts = BenchOptions(**options)
     with ResultStore(db) as store:
         return _bench(models, targets, opts, store=store, progress=progress)
+
+
+def predict(
+    models: Sequence[str],
+    targets: Sequence[str],
+    db: str | Path | None = None,
+    analytical: bool = False,
+    store: bool = True,
+    progress: Progress = _quiet,
+    **options: Any,
+) -> list[BenchResult]:
+    """Five-stage latency, power, energy and fit predictions (kind ``predicted``).
+
+    ``analytical=True`` runs no compiler at all (Ethos-U inference from the analytical model).
+    """
+    opts = BenchOptions(**options)
+    mode = "analytical" if analytical else "predict"
+    if not store:
+        return _bench(models, targets, opts, store=None, progress=progress, mode=mode)
+    with ResultStore(db) as result_store:
+        return _bench(models, targets, opts, store=result_store, progress=progress, mode=mode)
 
 
 def results(db: str | Path | None = None, **filters: Any) -> list[BenchResult]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from npubench.errors import CompilerError, NpubenchError, TargetError
 from npubench.provenance import base_provenance
-from npubench.schema import BenchResult, empty_stages
+from npubench.schema import BenchResult, Kind, empty_stages
 from npubench.targets import Board, get_target, target_names
 
 Progress = Callable[[str], None]
@@ -159,13 +159,15 @@ def _result_skeleton(bundle: PreparedBundle, board: Board, options: BenchOptions
     )
 
 
-def compile_on(bundle: PreparedBundle, board: Board, options: BenchOptions) -> BenchResult:
-    """Compile with the board's real toolchain and turn the report into a result."""
+def _compile_vela(
+    bundle: PreparedBundle, board: Board, options: BenchOptions
+) -> tuple[BenchResult, Any]:
+    """Compile with Vela and turn its report into a ``compiled`` result."""
     result = _result_skeleton(bundle, board, options)
     if board.npu is None or board.npu.family != "ethos-u":
         raise CompilerError(
             f"no compiler for {board.name} ({board.toolchain}) is installed here",
-            "use an Ethos-U target (`npubench targets`) for compiled figures",
+            "use `npubench predict` for this target, or an Ethos-U target for compiled figures",
         )
     from npubench.compilers.vela import compile_for_board
 
@@ -198,21 +200,87 @@ def compile_on(bundle: PreparedBundle, board: Board, options: BenchOptions) -> B
             for name, m in report.fit.items()
             if not m.fits
         )
+    return result, report
+
+
+def compile_on(bundle: PreparedBundle, board: Board, options: BenchOptions) -> BenchResult:
+    """Compile with the board's real toolchain and turn the report into a result."""
+    return _compile_vela(bundle, board, options)[0]
+
+
+def predict_on(
+    bundle: PreparedBundle, board: Board, options: BenchOptions, vela_report: Any | None = None
+) -> BenchResult:
+    """Five-stage prediction: fit check, latency, power, energy, with intervals.
+
+    With a Vela report (Ethos-U boards) the inference stage follows Vela's cycle model;
+    without one it is the analytical model (no compiler run: fast enough for search loops).
+    """
+    from npubench.predict.fit import check_fit
+    from npubench.predict.predict import predict
+
+    fit = check_fit(bundle.analysis, board)
+    result = predict(
+        bundle.analysis,
+        board,
+        clock_mhz=options.clock_mhz,
+        vela=vela_report,
+        fit=fit,
+        postprocess=bundle.prepared.postprocess,
+        model=bundle.prepared.name,
+    )
+    skeleton = _result_skeleton(bundle, board, options)
+    result.fidelity = skeleton.fidelity
+    result.options = {**skeleton.options, "mode": "compiled" if vela_report else "analytical"}
+    result.provenance = {**skeleton.provenance, **result.provenance}
+    result.details = {**skeleton.details, **result.details}
     return result
 
 
+def bench_on(bundle: PreparedBundle, board: Board, options: BenchOptions) -> list[BenchResult]:
+    """Compiled figures where a real compiler exists, and the prediction built on them."""
+    if board.npu is not None and board.npu.family == "ethos-u":
+        compiled, report = _compile_vela(bundle, board, options)
+        return [compiled, predict_on(bundle, board, options, report)]
+    return [predict_on(bundle, board, options)]
+
+
 def failed_result(
-    model: str, board_name: str, options: BenchOptions, error: NpubenchError
+    model: str,
+    board_name: str,
+    options: BenchOptions,
+    error: NpubenchError,
+    kind: Kind = "compiled",
 ) -> BenchResult:
     return BenchResult(
         model=model,
         target=board_name,
-        kind="compiled",
+        kind=kind,
         status="failed",
         message=str(error),
         options=options.as_dict(),
         provenance=base_provenance(),
     )
+
+
+def _predict_only(bundle: PreparedBundle, board: Board, options: BenchOptions) -> list[BenchResult]:
+    return bench_on(bundle, board, options)[-1:]
+
+
+def _analytical(bundle: PreparedBundle, board: Board, options: BenchOptions) -> list[BenchResult]:
+    return [predict_on(bundle, board, options)]
+
+
+MODES: dict[
+    str, tuple[Callable[[PreparedBundle, Board, BenchOptions], list[BenchResult]], str, Kind]
+] = {
+    # compile where a real compiler exists, then predict on its figures; store both
+    "bench": (bench_on, "benchmarking", "compiled"),
+    # the same, keeping the predictions only
+    "predict": (_predict_only, "predicting", "predicted"),
+    # predictions without any compiler run (design-space exploration)
+    "analytical": (_analytical, "predicting", "predicted"),
+}
 
 
 def bench(
@@ -221,26 +289,30 @@ def bench(
     options: BenchOptions,
     store: Any | None = None,
     progress: Progress = _quiet,
+    mode: str = "bench",
 ) -> list[BenchResult]:
-    """Every model on every target. A failure on one target is recorded and the rest go on.
+    """Every model on every target (see ``MODES``). A failure on one target is recorded and the
+    rest go on; a model that does not fit a target is a result, not an error.
 
     A failure to prepare a model (bad file, bad calibration data) is raised: nothing useful
     can be done with that model on any target.
     """
     import uuid
 
+    run, action, kind = MODES[mode]
     boards = expand_targets(targets)
     group_id = uuid.uuid4().hex
     results: list[BenchResult] = []
     for spec in expand_models(models):
         bundle = prepare(spec, options, progress)
         for board in boards:
-            progress(f"{bundle.prepared.name}: compiling for {board.name}")
+            progress(f"{bundle.prepared.name}: {action} on {board.name}")
             try:
-                result = compile_on(bundle, board, options)
+                cell = run(bundle, board, options)
             except NpubenchError as e:
-                result = failed_result(bundle.prepared.name, board.name, options, e)
-            results.append(result)
-            if store is not None:
-                store.add(result, group_id=group_id)
+                cell = [failed_result(bundle.prepared.name, board.name, options, e, kind)]
+            for result in cell:
+                results.append(result)
+                if store is not None:
+                    store.add(result, group_id=group_id)
     return results

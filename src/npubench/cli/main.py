@@ -241,7 +241,7 @@ def bench(
                 **_options(mode, clock_mhz, calibration, input_shape, checkpoint, tflm),
             )
     if json_out:
-        print_json([r.to_json() for r in results] if len(results) != 1 else results[0].to_json())
+        print_json([r.to_json() for r in results])
     else:
         console.print(comparison_table(results, title="npubench bench"))
     if report is not None:
@@ -249,6 +249,68 @@ def bench(
             err_console.print(f"wrote {path}")
     if results and all(r.status == "failed" for r in results):
         raise typer.Exit(1)
+
+
+@app.command()
+def predict(
+    model: ModelOpt = ["study"],  # noqa: B006
+    target: TargetOpt = ["all"],  # noqa: B006
+    optimise: Annotated[
+        str, typer.Option("--optimise", help="Vela mode on Ethos-U boards.")
+    ] = "Performance",
+    clock_mhz: ClockOpt = None,
+    calibration: CalibOpt = None,
+    input_shape: ShapeOpt = None,
+    checkpoint: CkptOpt = None,
+    analytical: Annotated[
+        bool,
+        typer.Option(help="Run no compiler at all (Ethos-U inference from the analytical model)."),
+    ] = False,
+    tflm: TflmOpt = False,
+    db: DbOpt = None,
+    no_store: Annotated[bool, typer.Option("--no-store", help="Do not store the results.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Predict fit, five-stage latency, power and energy on targets, with intervals."""
+    from npubench.api import predict as api_predict
+    from npubench.report import comparison_table
+
+    with progress_display() as progress:
+        results = api_predict(
+            model,
+            target,
+            db=db,
+            analytical=analytical,
+            store=not no_store,
+            progress=progress,
+            **_options(optimise, clock_mhz, calibration, input_shape, checkpoint, tflm),
+        )
+    if json_out:
+        print_json([r.to_json() for r in results])
+    else:
+        console.print(comparison_table(results, title="npubench predict"))
+
+
+@app.command()
+def calibrate(
+    board: Annotated[str, typer.Option(help="Board whose measurements to fit.")] = "hx-we2",
+    pipeline: Annotated[
+        bool,
+        typer.Option(
+            help="Re-derive Vela cycles by running the model pipeline (else the stored counts)."
+        ),
+    ] = False,
+    dry_run: Annotated[bool, typer.Option(help="Print only; write no parameters.")] = False,
+) -> None:
+    """Refit the prediction models to the reference measurements; print predicted vs measured."""
+    from npubench.predict.calibrate import main as calibrate_main
+
+    argv = (
+        ["--board", board]
+        + (["--pipeline"] if pipeline else [])
+        + (["--dry-run"] if dry_run else [])
+    )
+    raise typer.Exit(calibrate_main(argv, echo=console.print))
 
 
 @app.command()

@@ -104,14 +104,33 @@ def _compact_us(value: float | None) -> str:
     return f"{value / 1000:.2f}ms" if value >= 1000 else f"{value:.0f}µs"
 
 
-def _compact_mem(r: BenchResult, names: tuple[str, ...], key: str) -> str:
-    for name in names:
-        if name in r.fit:
-            m = r.fit[name]
-            cap = "?" if m.capacity_bytes is None else f"{m.capacity_bytes / 1024:.0f}"
-            return f"{m.used_bytes / 1024:.0f}/{cap}K" + ("" if m.fits else " ✗")
-    used = r.memory.get(key)
-    return "–" if used is None else f"{used / 1024:.0f}K"
+def _tightest_memory(r: BenchResult) -> str:
+    """The memory closest to (or over) its capacity, as 'name used/capacity KiB (pct)'."""
+    known = [(name, m) for name, m in r.fit.items() if m.capacity_bytes]
+    if not known:
+        used = r.memory.get("sram_bytes")
+        return "–" if used is None else f"sram {used / 1024:.0f}K"
+    name, m = max(known, key=lambda item: item[1].used_bytes / (item[1].capacity_bytes or 1))
+    pct = 100 * m.used_bytes / (m.capacity_bytes or 1)
+    mark = " ✗" if not m.fits else ""
+    return (
+        f"{name} {m.used_bytes / 1024:.0f}/{(m.capacity_bytes or 0) / 1024:.0f}K ({pct:.0f}%){mark}"
+    )
+
+
+def _interval(r: BenchResult) -> str:
+    if r.latency_us_low is None or r.latency_us_high is None:
+        return "–"
+    return f"{_compact_us(r.latency_us_low)}–{_compact_us(r.latency_us_high)}"
+
+
+def _power_energy(r: BenchResult) -> tuple[str, str]:
+    power = r.power_mw.get("average")
+    energy, net = r.energy_uj.get("total"), r.energy_uj.get("net")
+    p = "–" if power is None else f"{power:.1f}"
+    if energy is None:
+        return p, "–"
+    return p, f"{energy:.0f}" + ("" if net is None else f" ({net:.0f})")
 
 
 def comparison_table(results: Sequence[BenchResult], title: str = "npubench") -> Group:
@@ -124,6 +143,8 @@ def comparison_table(results: Sequence[BenchResult], title: str = "npubench") ->
         kinds = {r.kind for r in rs}
         fid = next((_fidelity(r) for r in rs if r.fidelity.sqnr_db is not None), "–")
         table = Table(title=f"{title}: {model} (int8 fidelity {fid})", title_justify="left")
+        with_energy = any(r.energy_uj.get("total") is not None for r in rs)
+        with_interval = any(r.latency_us_low is not None for r in rs)
         table.add_column("target")
         if len(kinds) > 1:
             table.add_column("kind")
@@ -131,10 +152,14 @@ def comparison_table(results: Sequence[BenchResult], title: str = "npubench") ->
         for stage in STAGES:
             table.add_column(_STAGE_HEADERS[stage], justify="right")
         table.add_column("total", justify="right")
-        table.add_column("SRAM", justify="right")
-        table.add_column("flash", justify="right")
+        if with_interval:
+            table.add_column("interval", justify="right")
+        if with_energy:
+            table.add_column("P avg mW", justify="right")
+            table.add_column("E µJ (net)", justify="right")
+        table.add_column("tightest memory", justify="right")
         table.add_column("NPU/CPU", justify="right")
-        table.add_column("status")
+        table.add_column("verdict")
         for r in sorted(rs, key=lambda r: (r.target, r.kind, str(r.options.get("optimise")))):
             total = _total(r)
             partial = r.latency_us.get("total") is None and total is not None
@@ -144,9 +169,12 @@ def comparison_table(results: Sequence[BenchResult], title: str = "npubench") ->
             cells.append(str(r.options.get("optimise") or "–")[:4])
             cells += [_compact_us(r.latency_us.get(s)) for s in STAGES]
             cells.append(_compact_us(total) + ("*" if partial else ""))
+            if with_interval:
+                cells.append(_interval(r))
+            if with_energy:
+                cells += list(_power_energy(r))
             cells += [
-                _compact_mem(r, ("sram", "arena"), "sram_bytes"),
-                _compact_mem(r, ("flash",), "flash_bytes"),
+                _tightest_memory(r),
                 f"{r.ops.get('npu', 0)}/{r.ops.get('cpu', 0)}",
                 _status(r) + (f": {r.message}" if r.status != "ok" and r.message else ""),
             ]
