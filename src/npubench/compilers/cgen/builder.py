@@ -1,0 +1,72 @@
+"""Accumulates the C text of one generated model: constant data, op parameters, statements.
+
+The operator lowerings (``ops.py``) call into a :class:`CodeBuilder`; the generator creates it
+with the memory plan's tensor offsets. May import: npubench.errors and sibling cgen modules.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from npubench.compilers.cgen.emit import c_comment, const_array, const_struct
+from npubench.compilers.cgen.tflite_reader import Graph, Operator, Tensor
+from npubench.errors import CompilerError
+
+
+class CodeBuilder:
+    """Hands out C expressions for tensors and collects declarations and statements."""
+
+    def __init__(self, graph: Graph, prefix: str, arena: str, offsets: dict[int, int]) -> None:
+        self.graph = graph
+        self.prefix = prefix
+        self.arena = arena
+        self.offsets = offsets  # activation tensor index -> arena offset
+        self.declarations: list[str] = []
+        self.statements: list[str] = []
+        self.warnings: list[str] = []
+        self._constants: dict[int, str] = {}
+        self.constant_bytes = 0
+
+    def tensor(self, index: int) -> Tensor:
+        return self.graph.tensors[index]
+
+    def ref(self, index: int) -> str:
+        """A C pointer expression for the data of tensor ``index`` (arena slot or const array)."""
+        if index < 0:
+            return "0"
+        if index in self.offsets:
+            return f"({self.arena} + {self.offsets[index]})"
+        tensor = self.tensor(index)
+        if tensor.data is None:
+            raise CompilerError(
+                f"tensor {index} ({tensor.name!r}) is neither computed by an operator nor constant",
+                hint="the model may have several inputs or variables, which cgen does not handle",
+            )
+        if index not in self._constants:
+            name = f"{self.prefix}_t{index}"
+            self.declarations.append(f"/* {c_comment(tensor.name)} {list(tensor.shape)} */\n")
+            self.declarations.append(const_array(name, tensor.data))
+            self._constants[index] = name
+            self.constant_bytes += int(tensor.data.nbytes)
+        return self._constants[index]
+
+    def symbol(self, op: Operator, what: str) -> str:
+        return f"{self.prefix}_op{op.index}_{what}"
+
+    def array(self, op: Operator, what: str, values: np.ndarray) -> str:
+        """Declare an op-level constant array (multipliers, shifts) and return its name."""
+        name = self.symbol(op, what)
+        self.declarations.append(const_array(name, values))
+        self.constant_bytes += int(np.asarray(values).nbytes)
+        return name
+
+    def params(self, op: Operator, ctype: str, fields: dict) -> str:
+        """Declare the op's parameter struct and return ``&name``."""
+        name = self.symbol(op, "params")
+        self.declarations.append(const_struct(ctype, name, fields))
+        return f"&{name}"
+
+    def call(self, op: Operator, statement: str) -> None:
+        out_name = self.tensor(op.outputs[0]).name if op.outputs else ""
+        self.statements.append(f"    /* op {op.index}: {op.opcode} -> {c_comment(out_name)} */")
+        self.statements.append(f"    {statement}")
