@@ -1,0 +1,190 @@
+"""Full-integer int8 post-training quantization of a float ONNX model, and checks of the result.
+
+May import ``npubench.errors``; ai-edge-litert is imported when
+called. The conversion (onnx2tf, then TensorFlow's TFLiteConverter with our calibration
+samples, ``TFLITE_BUILTINS_INT8``, int8 input and output, per-channel weights) runs in a
+subprocess (``_quantize_worker``): TensorFlow takes about a gigabyte and logs noisily, and
+onnx2tf may exit the process. The subprocess gets the venv's bin on PATH (onnx2tf runs the
+``onnxsim`` CLI) and an unreachable proxy, so an accidental download fails fast instead of
+reaching the network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from npubench.errors import ModelError
+
+CONVERSION_TIMEOUT_S = 1800
+CONVERTER_OPTIONS = {
+    "path": "onnx2tf+TFLiteConverter",
+    "ops": "TFLITE_BUILTINS_INT8",
+    "weights": "int8 per-channel",
+    "activations": "int8",
+    "io": "int8",
+}
+FLOAT_DTYPES = ("float16", "float32", "float64")
+
+
+@dataclass(frozen=True)
+class QuantizeResult:
+    """An int8 TFLite file and how its tensors relate to the source model's."""
+
+    tflite: Path
+    input_layout: tuple[int, ...]  # tflite_input == source_input.transpose(input_layout)
+    output_layout: tuple[int, ...]  # tflite_output == source_output.transpose(output_layout)
+    input_shape: tuple[int, ...]  # TFLite layout
+    output_shape: tuple[int, ...]
+    float_graph_max_error: float  # onnx2tf's float TF graph vs onnxruntime, on probe samples
+    seconds: float
+
+
+def _package_version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def converter_versions() -> dict[str, str | None]:
+    """Versions of every tool whose output the int8 model depends on."""
+    return {
+        name: _package_version(dist)
+        for name, dist in {
+            "torch": "torch",
+            "onnx": "onnx",
+            "onnxruntime": "onnxruntime",
+            "onnx2tf": "onnx2tf",
+            "onnxsim": "onnxsim",
+            "tensorflow": "tensorflow",
+            "ai_edge_litert": "ai-edge-litert",
+        }.items()
+    }
+
+
+def quantize_onnx(
+    onnx_path: Path,
+    calibration: np.ndarray,
+    probe: np.ndarray,
+    work_dir: Path,
+    out_path: Path,
+) -> QuantizeResult:
+    """Quantize ``onnx_path`` to int8 TFLite at ``out_path``.
+
+    ``calibration`` and ``probe`` are float32 samples in the source layout, one per row;
+    ``probe`` samples (a few held-out ones) only serve to find the output layout.
+    """
+    work_dir.mkdir(parents=True, exist_ok=True)
+    np.save(work_dir / "calibration.npy", calibration.astype(np.float32))
+    np.save(work_dir / "probe.npy", probe.astype(np.float32))
+    request = {
+        "onnx": str(Path(onnx_path).resolve()),
+        "calibration": str((work_dir / "calibration.npy").resolve()),
+        "probe": str((work_dir / "probe.npy").resolve()),
+        "out_dir": str(work_dir.resolve()),
+    }
+    (work_dir / "request.json").write_text(json.dumps(request, indent=2))
+    log_path = work_dir / "convert.log"
+    started = time.monotonic()
+    with open(log_path, "w") as log:
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "npubench.models._quantize_worker", "request.json"],
+                cwd=work_dir,
+                env=_worker_env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=CONVERSION_TIMEOUT_S,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise ModelError(
+                f"int8 conversion of {onnx_path.name} took over {CONVERSION_TIMEOUT_S} s",
+                hint=f"see the conversion log {log_path}",
+            ) from exc
+    result_path = work_dir / "result.json"
+    if not result_path.exists():
+        raise ModelError(
+            f"int8 conversion of {onnx_path.name} crashed (exit status {proc.returncode}): "
+            f"{_log_tail(log_path)}",
+            hint=f"see the full conversion log {log_path}",
+        )
+    result = json.loads(result_path.read_text())
+    if not result["ok"]:
+        stage = {"onnx2tf": "ONNX -> TensorFlow (onnx2tf)", "int8": "TFLite int8 conversion"}.get(
+            result["stage"], "the conversion worker"
+        )
+        raise ModelError(
+            f"{stage} failed for {onnx_path.name}: {result['error']}",
+            hint="int8 TFLite needs standard ops that TFLite can quantize (Conv, Gemm, pooling, "
+            f"ReLU, Add, ...); the conversion log is {log_path}",
+        )
+    out_path = Path(out_path)
+    out_path.write_bytes(Path(result["tflite"]).read_bytes())
+    input_shape, output_shape = check_int8_tflite(out_path)
+    return QuantizeResult(
+        tflite=out_path,
+        input_layout=tuple(result["input_layout"]),
+        output_layout=tuple(result["output_layout"]),
+        input_shape=input_shape,
+        output_shape=output_shape,
+        float_graph_max_error=float(result["float_graph_max_error"]),
+        seconds=time.monotonic() - started,
+    )
+
+
+def check_int8_tflite(path: Path) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Check ``path`` is a full-integer model (int8 I/O, no float tensor); return I/O shapes."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    ins, outs = interpreter.get_input_details(), interpreter.get_output_details()
+    io_types = [d["dtype"].__name__ for d in (*ins, *outs)]
+    if any(t != "int8" for t in io_types):
+        raise ModelError(
+            f"{path.name}: input/output types are {io_types}, not int8",
+            hint="convert with inference_input_type = inference_output_type = tf.int8",
+        )
+    tensor_types = {t["index"]: t["dtype"].__name__ for t in interpreter.get_tensor_details()}
+    float_ops = sorted(
+        {
+            op["op_name"]
+            for op in interpreter._get_ops_details()
+            if any(tensor_types.get(i) in FLOAT_DTYPES for i in (*op["inputs"], *op["outputs"]))
+        }
+    )
+    if float_ops:
+        raise ModelError(
+            f"{path.name} is not fully int8: float tensors at ops {', '.join(float_ops)}",
+            hint="NPUs run int8 only; replace the ops TFLite cannot quantize",
+        )
+    return tuple(int(d) for d in ins[0]["shape"]), tuple(int(d) for d in outs[0]["shape"])
+
+
+def _worker_env() -> dict[str, str]:
+    env = dict(os.environ)
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    env["PYTHONUNBUFFERED"] = "1"
+    # Nothing may download at run time: any HTTP(S) request from onnx2tf (sample data) or a
+    # library fails at once against this closed local port instead of reaching the network.
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        env[var] = "http://127.0.0.1:9"
+    env.pop("NO_PROXY", None)
+    env.pop("no_proxy", None)
+    return env
+
+
+def _log_tail(path: Path, lines: int = 5) -> str:
+    text = path.read_text(errors="replace").strip().splitlines() if path.exists() else []
+    return " | ".join(line.strip() for line in text[-lines:]) or "no output"
