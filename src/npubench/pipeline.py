@@ -155,6 +155,7 @@ def _result_skeleton(bundle: PreparedBundle, board: Board, options: BenchOptions
             "peak_activation_bytes": bundle.analysis.peak_activation_bytes,
             "tflm_arena_bytes": bundle.analysis.tflm_arena_bytes,
             "tflm_bit_exact": bundle.analysis.bit_exact,
+            "analysis_notes": list(bundle.analysis.notes),
         },
     )
 

@@ -8,6 +8,7 @@ field names change only with ``SCHEMA_VERSION``.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -108,6 +109,9 @@ class BenchResult:
     def to_json(self) -> dict[str, Any]:
         """The documented JSON form (README: "JSON schema")."""
         data = dataclasses.asdict(self)
+        if data["fidelity"]["sqnr_db"] == math.inf:
+            # Identical outputs: standard JSON has no Infinity; max_abs_error == 0 says it.
+            data["fidelity"]["sqnr_db"] = None
         data["schema_version"] = SCHEMA_VERSION
         data["fits"] = self.fits
         data["fit"] = {
