@@ -130,3 +130,19 @@ def test_trace_analyze_bad_file_is_a_clear_error(tmp_path: Path,
     bad.write_text("a,b\nx,y\n")
     code, _, err = run_cli(["trace", "analyze", str(bad)], capsys)
     assert code == 2 and "hint" in err
+
+
+def test_zoo_json_matches_the_published_facts(capsys: pytest.CaptureFixture[str]) -> None:
+    import csv
+
+    code, out, _ = run_cli(["zoo", "--json"], capsys)
+    assert code == 0
+    entries = {e["name"]: e for e in json.loads(out)}
+    facts_path = Path(__file__).resolve().parents[2] / "src/npubench/data/reference/model_facts.csv"
+    facts = list(csv.DictReader(facts_path.open()))
+    assert set(entries) == {row["model"] for row in facts}
+    for row in facts:
+        e = entries[row["model"]]
+        assert set(e) >= {"name", "input_shape", "output_shape", "params", "macs"}
+        assert e["params"] == pytest.approx(int(row["params"]), rel=0.02)
+        assert e["macs"] == pytest.approx(int(row["macs"]), rel=0.02)
