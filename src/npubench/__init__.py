@@ -10,11 +10,15 @@ Package layout (one folder per stage of the data flow; each may import only the 
 - ``analysis``   graph analysis of int8 TFLite models, TFLM checks    (errors, schema)
 - ``targets``    the board catalogue: hardware described as data      (errors)
 - ``compilers``  vendor compilers (Vela, ...) and the artifact cache  (errors, schema, targets)
-- ``predict``    per-stage latency, power and energy models           (errors, schema, targets, analysis)
-- ``measure``    hardware-in-the-loop: harness, serial, power traces  (errors, schema, targets)
+- ``predict``    fit checks, per-stage latency, power and energy     (errors, schema, targets,
+                 analysis; ``predict.calibrate`` also runs the pipeline to refit)
+- ``measure``    hardware-in-the-loop: harness, serial, power traces  (errors, schema, targets,
+                 and the models/analysis/compilers stages to build firmware)
 - ``store``      the results store (SQLite) and exports               (errors, schema)
-- ``report``     terminal, Markdown, CSV and HTML reports             (errors, schema, store)
+- ``report``     terminal, Markdown, CSV, HTML reports, figures    (errors, schema, store,
+                 targets)
 - ``sweep``      models x targets x options matrices                  (everything above)
+- ``data``       reference measurements shipped with npubench        (errors)
 - ``pipeline``   the end-to-end data flow the CLI and API call        (everything above)
 - ``cli``        the typer/rich command line                          (api)
 """

@@ -340,13 +340,22 @@ def report(
     model: Annotated[str | None, typer.Option("--model", "-m")] = None,
     target: Annotated[list[str] | None, typer.Option("--target", "-t")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table, md or csv")] = "table",
-    out: Annotated[Path | None, typer.Option(help="Write report.md and report.csv here.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write report.md, report.csv and report.html here.")
+    ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(help="Write one self-contained HTML report (no server, no network)."),
+    ] = None,
+    figures: Annotated[
+        Path | None, typer.Option(help="Write the figures as PNG and SVG for papers here.")
+    ] = None,
     db: DbOpt = None,
 ) -> None:
     """Compare targets side by side from the store (newest result per model/target/options)."""
     from npubench.cli.results import report_command
 
-    report_command(model, target, fmt, out, db)
+    report_command(model, target, fmt, out, db, html=html, figures=figures)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -365,13 +374,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(e.exit_code)
     except SystemExit:
         raise
-    except Exception as e:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Abort):
+    except Exception as e:  # usage errors arrive here in non-standalone mode
+        # typer may vendor its own click: recognise usage errors by their interface.
+        if hasattr(e, "show") and isinstance(getattr(e, "exit_code", None), int):
+            e.show()  # type: ignore[attr-defined]
+            sys.exit(e.exit_code)  # type: ignore[attr-defined]
+        if type(e).__name__ == "Abort":
             sys.exit(1)
         raise
 

@@ -48,7 +48,13 @@ def results_command(
 
 
 def report_command(
-    model: str | None, targets: list[str] | None, fmt: str, out: Path | None, db: Path | None
+    model: str | None,
+    targets: list[str] | None,
+    fmt: str,
+    out: Path | None,
+    db: Path | None,
+    html: Path | None = None,
+    figures: Path | None = None,
 ) -> None:
     if fmt not in ("table", "md", "csv"):
         raise NpubenchError(f"unknown --format {fmt!r}", "use table, md or csv")
@@ -63,6 +69,15 @@ def report_command(
         )
     if out is not None:
         for path in write_report(found, out):
+            err_console.print(f"wrote {path}")
+    if html is not None:
+        from npubench.report import write_html_report
+
+        err_console.print(f"wrote {write_html_report(found, html)}")
+    if figures is not None:
+        from npubench.report import write_figures
+
+        for path in write_figures(found, figures):
             err_console.print(f"wrote {path}")
     if fmt == "table":
         console.print(comparison_table(found, title="npubench report"))

@@ -10,6 +10,7 @@ Python package, only for its bundled plotly.js).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -339,14 +340,22 @@ def ops_figure(model: str, rows: Sequence[v.OpRow]) -> PlotSpec:
             "x": [getattr(r, attr) for r in rows],
             "marker": {"color": colour},
             "text": [
-                f"{getattr(r, attr)} ({100 * getattr(r, attr) / max(1, r.npu + r.cpu):.0f}%)"
+                f"{getattr(r, attr)} {name} ({100 * getattr(r, attr) / max(1, r.npu + r.cpu):.0f}%)"
                 for r in rows
             ],
-            "textposition": "inside",
+            # The CPU share is often one operator: a bar too thin for its label, so the label
+            # goes past the bar's end.
+            "textposition": position,
+            "cliponaxis": False,
+            "textangle": 0,
             "hovertemplate": f"%{{y}}: %{{x}} operators on the {name}<extra></extra>",
         }
-        for name, attr, colour in (("NPU", "npu", v.NPU_COLOUR), ("CPU", "cpu", v.CPU_COLOUR))
+        for name, attr, colour, position in (
+            ("NPU", "npu", v.NPU_COLOUR, "inside"),
+            ("CPU", "cpu", v.CPU_COLOUR, "outside"),
+        )
     ]
+    longest = max([1, *(r.npu + r.cpu for r in rows)])
     return PlotSpec(
         key=f"ops-{v.slug(model)}",
         title=f"{model}: operators on the NPU and the CPU",
@@ -361,7 +370,7 @@ def ops_figure(model: str, rows: Sequence[v.OpRow]) -> PlotSpec:
             barmode="stack",
             margin={"l": 150, "r": 20, "t": 80, "b": 50},
             legend=_LEGEND_ON_TOP,
-            xaxis=_axis("operators (count)", rangemode="tozero"),
+            xaxis=_axis("operators (count)", range=[0, longest * 1.25]),
             yaxis=_axis("", autorange="reversed"),
         ),
     )
@@ -400,7 +409,7 @@ def scaling_figure(series: Sequence[v.ScalingSeries]) -> PlotSpec:
                     ),
                 }
             )
-    log = {"type": "log"}
+    log = {"type": "log", "dtick": 1}  # label decades only: 2s and 5s clutter a small figure
     return PlotSpec(
         key="scaling",
         title="Latency against model size (MACs)",
@@ -468,6 +477,13 @@ def prediction_scatter(pairs: Sequence[v.PredictionPair]) -> PlotSpec:
     log = bool(positive) and max(positive) / min(positive) > 30  # else linear reads better
     lo = min(positive, default=0.1) / 1.5 if log else 0.0
     hi = max(positive, default=10.0) * (1.5 if log else 1.15)
+    # Fixed, equal ranges (with the plot area constrained, not the range) keep the identity
+    # line diagonal and the axes from running into negative latencies.
+    axis: dict[str, Any] = {"constrain": "domain"}
+    if log:
+        axis |= {"type": "log", "dtick": 1, "range": [math.log10(lo), math.log10(hi)]}
+    else:
+        axis |= {"type": "linear", "range": [0, hi]}
     for factor, name, dash in ((1.0, "predicted = measured", "solid"), (1.2, "±20 %", "dot")):
         for f in (factor, 1 / factor) if factor != 1.0 else (factor,):
             data.append(
@@ -496,8 +512,8 @@ def prediction_scatter(pairs: Sequence[v.PredictionPair]) -> PlotSpec:
         layout=_layout(
             "Predicted against measured latency",
             height=460,
-            xaxis=_axis("measured total (ms)", type="log" if log else "linear"),
-            yaxis=_axis("predicted total (ms)", type="log" if log else "linear", scaleanchor="x"),
+            xaxis=_axis("measured total (ms)", **axis),
+            yaxis=_axis("predicted total (ms)", scaleanchor="x", **axis),
         ),
     )
 

@@ -41,7 +41,7 @@ figcaption { font-size: 12.5px; max-width: 680px; margin-top: 4px; }
 .plot { width: 680px; max-width: 100%; min-height: 60px; border: 1px solid #eee; }
 table { border-collapse: collapse; font-size: 12px; margin: 8px 0 16px; }
 th, td { border: 1px solid var(--line); padding: 3px 6px; text-align: left; vertical-align: top; }
-th { background: #f3f3f3; } td { white-space: nowrap; } .prov td { white-space: normal; }
+th { background: #f3f3f3; } td { white-space: nowrap; } .prov td, .wrap td { white-space: normal; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .badge { display: inline-block; padding: 0 6px; border-radius: 8px; font-size: 11px;
          color: white; white-space: nowrap; }
@@ -49,7 +49,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .k-measured { background: #0072B2; } .emu { background: #7F3C8D; }
 .st-does_not_fit, .st-failed { color: var(--bad); font-weight: bold; }
 .st-incomplete { color: #B36F00; }
-.wide { overflow-x: auto; } .prov td { word-break: break-word; max-width: 260px; }
+.wide { overflow-x: auto; } .prov td { overflow-wrap: break-word; max-width: 260px; }
 nav ul { columns: 2; font-size: 13px; }
 @page { size: A4; margin: 14mm; }
 @media print {
@@ -205,7 +205,7 @@ def _prediction_table(pairs: Sequence[v.PredictionPair]) -> str:
             pred, meas = p.predicted.latency_us.get(stage), p.measured.latency_us.get(stage)
             cells.append("–" if err is None else f"{err:+.1f}% ({_ms(pred)} vs {_ms(meas)} ms)")
         rows.append(cells)
-    return _table(headers, rows) + (
+    return _table(headers, rows, "wrap") + (
         '<p class="note">Error = (predicted − measured) / measured; in brackets predicted vs '
         "measured in ms.</p>"
     )

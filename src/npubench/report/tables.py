@@ -222,10 +222,13 @@ def comparison_csv(results: Sequence[BenchResult]) -> str:
 def write_report(
     results: Sequence[BenchResult], out_dir: Path, title: str = "npubench report"
 ) -> list[Path]:
-    """Write report.md and report.csv into ``out_dir``; returns the files written."""
+    """Write report.md, report.csv and the self-contained report.html into ``out_dir``."""
+    from npubench.report.html import write_html_report
+
     out_dir.mkdir(parents=True, exist_ok=True)
     md = out_dir / "report.md"
     md.write_text(comparison_markdown(results, title), encoding="utf-8")
     csv_path = out_dir / "report.csv"
     csv_path.write_text(comparison_csv(results), encoding="utf-8")
-    return [md, csv_path]
+    html = write_html_report(list(results), out_dir / "report.html", title=title)
+    return [md, csv_path, html]
