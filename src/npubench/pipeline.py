@@ -132,7 +132,7 @@ def prepare(spec: str, options: BenchOptions, progress: Progress = _quiet) -> Pr
     return PreparedBundle(prepared=prepared, analysis=analysis, timings_s=timings)
 
 
-def _result_skeleton(bundle: PreparedBundle, board: Board, options: BenchOptions) -> BenchResult:
+def result_skeleton(bundle: PreparedBundle, board: Board, options: BenchOptions) -> BenchResult:
     p = bundle.prepared
     return BenchResult(
         model=p.name,
@@ -164,7 +164,7 @@ def _compile_vela(
     bundle: PreparedBundle, board: Board, options: BenchOptions
 ) -> tuple[BenchResult, Any]:
     """Compile with Vela and turn its report into a ``compiled`` result."""
-    result = _result_skeleton(bundle, board, options)
+    result = result_skeleton(bundle, board, options)
     if board.npu is None or board.npu.family != "ethos-u":
         raise CompilerError(
             f"no compiler for {board.name} ({board.toolchain}) is installed here",
@@ -230,7 +230,7 @@ def predict_on(
         postprocess=bundle.prepared.postprocess,
         model=bundle.prepared.name,
     )
-    skeleton = _result_skeleton(bundle, board, options)
+    skeleton = result_skeleton(bundle, board, options)
     result.fidelity = skeleton.fidelity
     result.options = {**skeleton.options, "mode": "compiled" if vela_report else "analytical"}
     result.provenance = {**skeleton.provenance, **result.provenance}

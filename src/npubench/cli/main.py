@@ -358,6 +358,72 @@ def report(
     report_command(model, target, fmt, out, db, html=html, figures=figures)
 
 
+@app.command()
+def sweep(
+    file: Annotated[Path | None, typer.Argument(help="Sweep file (TOML); see examples/.")] = None,
+    model: Annotated[list[str], typer.Option("--model", "-m", help="Instead of a file.")] = [],  # noqa: B006
+    target: Annotated[list[str], typer.Option("--target", "-t", help="Instead of a file.")] = [],  # noqa: B006
+    kind: Annotated[
+        list[str], typer.Option("--kind", help="compile, predict or measure (instead of a file).")
+    ] = [],  # noqa: B006
+    optimise: Annotated[list[str], typer.Option("--optimise")] = [],  # noqa: B006
+    clock_mhz: Annotated[list[float], typer.Option("--clock-mhz")] = [],  # noqa: B006
+    calibration: Annotated[list[str], typer.Option("--calibration")] = [],  # noqa: B006
+    name: Annotated[str | None, typer.Option(help="Sweep name (with flags).")] = None,
+    backend: Annotated[str, typer.Option(help="local (process pool) or ray.")] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (default: start a local Ray instance).")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Local pool size (default: CPUs).")] = None,
+    retry_failed: Annotated[bool, typer.Option(help="Run failed cells again.")] = False,
+    cell_timeout: Annotated[
+        float | None,
+        typer.Option("--cell-timeout", help="Fail a cell that runs longer than this (s)."),
+    ] = None,
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Run models x targets x options in parallel; resumable, failures isolated."""
+    from npubench.sweep.commands import sweep_command
+
+    raise typer.Exit(
+        sweep_command(
+            file,
+            db=db,
+            backend=backend,
+            address=address,
+            workers=workers,
+            retry_failed=retry_failed,
+            cell_timeout_s=cell_timeout,
+            json_out=json_out,
+            models=model,
+            targets=target,
+            kinds=kind,
+            optimise=optimise,
+            clock_mhz=clock_mhz,
+            calibration=calibration,
+            name=name,
+        )
+    )
+
+
+@app.command()
+def compare(
+    a: Annotated[str, typer.Argument(help="A store file, a sweep name, a group id, or vela:VER.")],
+    b: Annotated[str, typer.Argument(help="The same kinds of reference as A.")],
+    threshold: Annotated[str, typer.Option(help="Regression threshold, e.g. 5%.")] = "5%",
+    show_all: Annotated[bool, typer.Option("--all", help="Show unchanged cells too.")] = False,
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Compare two runs, sweeps or toolchain versions; exit 1 on a regression (for CI)."""
+    from npubench.sweep.commands import compare_command
+
+    raise typer.Exit(
+        compare_command(a, b, threshold=threshold, json_out=json_out, db=db, show_all=show_all)
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: expected errors become a message, a hint and exit status 2."""
     try:

@@ -8,7 +8,7 @@ from npubench.cli.common import console, err_console, print_json
 from npubench.errors import NpubenchError
 from npubench.report import comparison_csv, comparison_markdown, comparison_table, write_report
 from npubench.schema import KINDS
-from npubench.store import ResultStore, export_csv, export_json
+from npubench.store import ResultStore
 
 
 def results_command(
@@ -30,14 +30,9 @@ def results_command(
         )
     found = [s.result for s in stored]
     if export is not None:
-        suffix = export.suffix.lower()
-        if suffix not in (".csv", ".json"):
-            raise NpubenchError(
-                f"cannot export to {export.name}: unknown format", "name the file .csv or .json"
-            )
-        export.write_text(
-            export_csv(found) if suffix == ".csv" else export_json(found), encoding="utf-8"
-        )
+        from npubench.sweep.export import write_export
+
+        write_export(stored, export)
         err_console.print(f"wrote {len(found)} results to {export}")
     if json_out:
         print_json(

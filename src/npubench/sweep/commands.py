@@ -1,0 +1,156 @@
+"""The sweep, compare and export commands as plain functions: the CLI wraps them in typer.
+
+May import ``npubench.store`` and the other ``npubench.sweep`` modules, and rich for output.
+Each returns the process exit status (0 fine, 1 a failed cell or a regression); expected
+errors are raised as ``NpubenchError`` for the CLI to print (exit status 2).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from npubench.errors import NpubenchError
+from npubench.store import ResultStore
+from npubench.sweep.compare import compare, parse_threshold, print_comparison
+from npubench.sweep.export import write_export
+from npubench.sweep.run import NullProgress, RichProgress, SweepSummary, run_sweep
+from npubench.sweep.spec import SweepSpec, load_spec, spec_from_flags
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _summary_text(s: SweepSummary) -> str:
+    lines = [
+        f"sweep {s.name} ({s.group_id}) in {s.db}",
+        f"  {s.cells} cells: {s.already_done} already stored, {s.ran} run in {s.elapsed_s:.1f} s "
+        f"({s.cells_per_s:.2f} cells/s, backend {s.backend})",
+        f"  {s.ok} ok, {s.does_not_fit} do not fit, {s.failed} failed; "
+        f"{len(s.not_applicable)} combinations not applicable",
+    ]
+    lines += [f"  failed: {label}: {message.splitlines()[0]}" for label, message in s.failures]
+    return "\n".join(lines)
+
+
+def sweep_command(
+    file: Path | None = None,
+    db: Path | None = None,
+    backend: str = "local",
+    address: str | None = None,
+    workers: int | None = None,
+    retry_failed: bool = False,
+    cell_timeout_s: float | None = None,
+    json_out: bool = False,
+    models: Sequence[str] = (),
+    targets: Sequence[str] = (),
+    kinds: Sequence[str] = (),
+    optimise: Sequence[str] = (),
+    clock_mhz: Sequence[float] = (),
+    calibration: Sequence[str] = (),
+    name: str | None = None,
+    show_progress: bool = True,
+) -> int:
+    """``npubench sweep [FILE] [--model ... --target ...]``: run a sweep; 1 if a cell failed.
+
+    A sweep comes from FILE, or from the flags when no FILE is given (flags and a file
+    together are refused: one place says what a sweep computes).
+    """
+    spec: SweepSpec
+    flags_given = any((models, targets, kinds, optimise, clock_mhz, calibration))
+    if file is not None:
+        if flags_given:
+            raise NpubenchError(
+                "a sweep file and --model/--target/--kind/option flags were both given",
+                "put everything in the sweep file, or give only flags",
+            )
+        spec = load_spec(file)
+    else:
+        if not models or not targets:
+            raise NpubenchError(
+                "no sweep file and no --model/--target flags",
+                "give a sweep file (see examples/study.toml), or --model and --target",
+            )
+        spec = spec_from_flags(
+            models,
+            targets,
+            kinds=kinds or ("compile", "predict"),
+            optimise=optimise or ("Performance",),
+            clock_mhz=clock_mhz or None,
+            calibration=calibration or ("synthetic",),
+            name=name or "sweep",
+        )
+    err = Console(stderr=True)
+    progress = RichProgress(err) if show_progress else NullProgress()
+    summary = run_sweep(
+        spec,
+        db=db,
+        backend=backend,
+        workers=workers,
+        address=address,
+        progress=progress,
+        retry_failed=retry_failed,
+        cell_timeout_s=cell_timeout_s,
+    )
+    if json_out:
+        _print_json(summary.to_json())
+    else:
+        err.print(_summary_text(summary), highlight=False, markup=False)
+    return summary.exit_code
+
+
+def compare_command(
+    a: str,
+    b: str,
+    threshold: str = "5%",
+    json_out: bool = False,
+    db: Path | None = None,
+    show_all: bool = False,
+) -> int:
+    """``npubench compare A B``: 0 without regressions beyond the threshold, 1 with."""
+    comparison = compare(a, b, parse_threshold(threshold), db=db)
+    if json_out:
+        _print_json(comparison.to_json())
+    else:
+        print_comparison(comparison, Console(), show_all)
+    return comparison.exit_code
+
+
+def export_command(
+    path: Path,
+    db: Path | None = None,
+    group_id: str | None = None,
+    **filters: Any,
+) -> Path:
+    """``npubench results --export x.parquet``: write the matching results (.csv/.json/.parquet)."""
+    with ResultStore(db) as store:
+        stored = store.query(group_id=group_id, **filters)
+    return write_export(stored, path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m npubench.sweep FILE ...``: the sweep command before the CLI has it."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m npubench.sweep", description=__doc__)
+    parser.add_argument("file", type=Path)
+    parser.add_argument("--db", type=Path)
+    parser.add_argument("--backend", default="local", choices=("local", "ray"))
+    parser.add_argument("--address")
+    parser.add_argument("--workers", type=int)
+    parser.add_argument("--retry-failed", action="store_true")
+    parser.add_argument("--cell-timeout", type=float, dest="cell_timeout_s")
+    parser.add_argument("--json", action="store_true", dest="json_out")
+    parser.add_argument("--no-progress", action="store_false", dest="show_progress")
+    args = parser.parse_args(argv)
+    try:
+        return sweep_command(**vars(args))
+    except NpubenchError as e:
+        Console(stderr=True).print(f"error: {e}", highlight=False, markup=False)
+        return e.exit_code

@@ -1,0 +1,199 @@
+"""What a worker does for one task: prepare a model, or compute one cell. Never raises.
+
+May import every stage package (through ``npubench.pipeline``) and ``npubench.sweep.cells``.
+Both backends (the local pool and Ray) run these functions in worker processes, so they take
+and return only picklable values, and every failure becomes data: a ``PrepareOutcome`` with
+an error, or a ``BenchResult`` with ``status="failed"`` and the message.
+
+Test hooks (environment variables, for the failure-isolation tests only):
+``NPUBENCH_SWEEP_TEST_KILL=<text>`` makes the worker SIGKILL itself at the start of every task
+whose label contains ``<text>``; ``NPUBENCH_SWEEP_TEST_SLOW_S=<seconds>`` sleeps that long in
+every cell, so a test can interrupt a sweep halfway.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from npubench.errors import MeasurementError, NpubenchError
+from npubench.provenance import base_provenance
+from npubench.schema import BenchResult, stage_total
+from npubench.sweep.cells import Cell, PrepareTask, has_compiler
+
+KILL_ENV = "NPUBENCH_SWEEP_TEST_KILL"
+SLOW_ENV = "NPUBENCH_SWEEP_TEST_SLOW_S"
+
+
+class PredictorMissingError(NpubenchError):
+    """The prediction module is not part of this installation."""
+
+
+@dataclass
+class PrepareOutcome:
+    """A prepared model (``bundle``) or why it could not be prepared (``error``)."""
+
+    key: str
+    bundle: Any | None  # npubench.pipeline.PreparedBundle
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def _test_hooks(label: str, slow: bool) -> None:
+    pattern = os.environ.get(KILL_ENV)
+    if pattern and pattern in label:
+        os.kill(os.getpid(), signal.SIGKILL)
+    if slow and (delay := os.environ.get(SLOW_ENV)):
+        time.sleep(float(delay))
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, NpubenchError):
+        return str(error)
+    return f"internal error ({type(error).__name__}: {error}); please report it"
+
+
+def run_prepare(task: PrepareTask) -> PrepareOutcome:
+    """Quantize (content-cached) and analyse one model."""
+    from npubench.pipeline import prepare
+
+    t0 = time.perf_counter()
+    try:
+        _test_hooks(f"prepare {task.model_name}", slow=False)
+        bundle = prepare(task.model_spec, task.bench_options())
+    except Exception as e:  # every failure is data for the cells of this model
+        return PrepareOutcome(task.key, None, _describe(e), time.perf_counter() - t0)
+    return PrepareOutcome(task.key, bundle, None, time.perf_counter() - t0)
+
+
+def failed_cell_result(
+    cell: Cell, message: str, details: dict[str, Any] | None = None
+) -> BenchResult:
+    """The stored record of a cell that could not be computed."""
+    return BenchResult(
+        model=cell.model_name,
+        target=cell.target,
+        kind=cell.result_kind,  # type: ignore[arg-type]
+        status="failed",
+        message=message,
+        clock_mhz=cell.clock_mhz,
+        options=cell.bench_options().as_dict(),
+        provenance=base_provenance(source=cell.model_spec, source_sha256=cell.model_sha256),
+        details={"sweep_cell": cell.label, **(details or {})},
+    )
+
+
+def run_cell(cell: Cell, outcome: PrepareOutcome) -> BenchResult:
+    """Compute one cell from its prepared model; a failure comes back as a failed result."""
+    if outcome.bundle is None:
+        return failed_cell_result(cell, f"model preparation failed: {outcome.error}")
+    t0 = time.perf_counter()
+    try:
+        _test_hooks(cell.label, slow=True)
+        result = _COMPUTE[cell.kind](cell, outcome.bundle)
+    except Exception as e:
+        details = {} if isinstance(e, NpubenchError) else {"traceback": traceback.format_exc()}
+        return failed_cell_result(cell, _describe(e), details)
+    result.details["sweep_cell"] = cell.label
+    result.details["cell_seconds"] = round(time.perf_counter() - t0, 4)
+    return result
+
+
+# --- the three kinds of cell --------------------------------------------------------------
+
+
+def _board(cell: Cell) -> Any:
+    from npubench.targets import get_target
+
+    return get_target(cell.target)
+
+
+def _compile(cell: Cell, bundle: Any) -> BenchResult:
+    from npubench.pipeline import compile_on
+
+    return compile_on(bundle, _board(cell), cell.bench_options())
+
+
+def _skeleton(cell: Cell, bundle: Any, board: Any) -> BenchResult:
+    # The pipeline's own skeleton: model, fidelity, provenance and analysis details, so that
+    # predicted and measured results carry the same context as compiled ones.
+    from npubench.pipeline import result_skeleton
+
+    result = result_skeleton(bundle, board, cell.bench_options())
+    result.kind = cell.result_kind  # type: ignore[assignment]
+    return result
+
+
+def _predict(cell: Cell, bundle: Any) -> BenchResult:
+    try:
+        from npubench.predict.predict import predict
+    except ImportError as e:
+        raise PredictorMissingError(
+            f"the prediction module (npubench.predict.predict) cannot be imported: {e}",
+            'use kinds = ["compile"] until it is installed',
+        ) from e
+    board = _board(cell)
+    vela = None
+    if has_compiler(board):
+        from npubench.compilers.vela import compile_for_board
+
+        vela = compile_for_board(
+            bundle.prepared.int8_tflite, board, cell.optimise or "Performance", cell.clock_mhz
+        )
+    predicted: BenchResult = predict(
+        bundle.analysis,
+        board,
+        clock_mhz=cell.clock_mhz,
+        vela=vela,
+        postprocess=getattr(bundle.prepared, "postprocess", None),
+        model=bundle.prepared.name,
+    )
+    skeleton = _skeleton(cell, bundle, board)
+    # The predictor knows the graph, not the model's name, options or provenance.
+    predicted.model = skeleton.model
+    predicted.target = board.name
+    predicted.fidelity = skeleton.fidelity
+    predicted.options = {**skeleton.options, **predicted.options}
+    predicted.provenance = {**skeleton.provenance, **predicted.provenance}
+    predicted.details = {**skeleton.details, **predicted.details}
+    return predicted
+
+
+def _port_for(cell: Cell) -> str:
+    """The board's serial port: the sweep's [measure] ports, an env var, or a probe."""
+    if cell.port:
+        return cell.port
+    env = "NPUBENCH_PORT_" + cell.target.upper().replace("-", "_")
+    if port := os.environ.get(env):
+        return port
+    from npubench.measure.runner import find_boards
+
+    for found in find_boards():
+        if found.info.board == cell.target:
+            return found.port
+    raise MeasurementError(
+        f"no {cell.target} board found on any serial port",
+        f"attach one, or name its port in the sweep's [measure] ports or in ${env}",
+    )
+
+
+def _measure(cell: Cell, bundle: Any) -> BenchResult:
+    from npubench.measure.runner import measure
+
+    board = _board(cell)
+    run = measure(_port_for(cell), warmup=cell.warmup, repeat=cell.repeat)
+    result = _skeleton(cell, bundle, board)
+    result.latency_us.update(run.median_us())
+    result.latency_us["total"] = stage_total(result.latency_us)
+    result.status = "ok" if run.complete else "incomplete"
+    result.details["run"] = run.metadata()
+    if not run.complete:
+        result.message = f"missing repetitions {run.missing}"
+    return result
+
+
+_COMPUTE = {"compile": _compile, "predict": _predict, "measure": _measure}
