@@ -62,7 +62,13 @@ def test_results_json_and_export(tmp_path: Path, capsys: pytest.CaptureFixture[s
     code, _, err = run_cli(
         ["results", "--db", str(db), "--export", str(tmp_path / "o.xls")], capsys
     )
-    assert code == 2 and ".csv or .json" in err
+    assert code == 2 and ".csv, .json, .parquet" in err
+    code, _, _ = run_cli(["results", "--db", str(db), "--export", str(tmp_path / "o.parquet")],
+                         capsys)
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(tmp_path / "o.parquet")
+    assert code == 0 and table.column("inference_us").to_pylist() == [12.5]
     code, _, err = run_cli(["results", "--db", str(db), "--kind", "guessed"], capsys)
     assert code == 2 and "compiled, predicted, measured" in err
 
