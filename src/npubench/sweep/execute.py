@@ -29,10 +29,6 @@ KILL_ENV = "NPUBENCH_SWEEP_TEST_KILL"
 SLOW_ENV = "NPUBENCH_SWEEP_TEST_SLOW_S"
 
 
-class PredictorMissingError(NpubenchError):
-    """The prediction module is not part of this installation."""
-
-
 @dataclass
 class PrepareOutcome:
     """A prepared model (``bundle``) or why it could not be prepared (``error``)."""
@@ -129,38 +125,19 @@ def _skeleton(cell: Cell, bundle: Any, board: Any) -> BenchResult:
 
 
 def _predict(cell: Cell, bundle: Any) -> BenchResult:
-    try:
-        from npubench.predict.predict import predict
-    except ImportError as e:
-        raise PredictorMissingError(
-            f"the prediction module (npubench.predict.predict) cannot be imported: {e}",
-            'use kinds = ["compile"] until it is installed',
-        ) from e
+    """The pipeline's prediction, on Vela's cycles where the board has a compiler."""
+    from npubench.pipeline import predict_on
+
     board = _board(cell)
+    options = cell.bench_options()
     vela = None
     if has_compiler(board):
         from npubench.compilers.vela import compile_for_board
 
         vela = compile_for_board(
-            bundle.prepared.int8_tflite, board, cell.optimise or "Performance", cell.clock_mhz
+            bundle.prepared.int8_tflite, board, options.optimise, options.clock_mhz
         )
-    predicted: BenchResult = predict(
-        bundle.analysis,
-        board,
-        clock_mhz=cell.clock_mhz,
-        vela=vela,
-        postprocess=getattr(bundle.prepared, "postprocess", None),
-        model=bundle.prepared.name,
-    )
-    skeleton = _skeleton(cell, bundle, board)
-    # The predictor knows the graph, not the model's name, options or provenance.
-    predicted.model = skeleton.model
-    predicted.target = board.name
-    predicted.fidelity = skeleton.fidelity
-    predicted.options = {**skeleton.options, **predicted.options}
-    predicted.provenance = {**skeleton.provenance, **predicted.provenance}
-    predicted.details = {**skeleton.details, **predicted.details}
-    return predicted
+    return predict_on(bundle, board, options, vela)
 
 
 def _port_for(cell: Cell) -> str:
