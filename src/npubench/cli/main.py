@@ -359,6 +359,41 @@ def report(
 
 
 @app.command()
+def measure(
+    model: Annotated[str, typer.Option("--model", "-m", help="The model (see `bench --help`).")],
+    target: Annotated[
+        str,
+        typer.Option(
+            "--target", "-t", help="A board, or an emulated one: qemu-cortex-m4/m7/m33/m55."
+        ),
+    ],
+    port: Annotated[
+        str | None,
+        typer.Option(help="Serial port of the board (default: probe for it; emulators need none)."),
+    ] = None,
+    power: Annotated[
+        str | None,
+        typer.Option(
+            help="Power instrument: ppk2, joulescope, or csv:FILE (a capture exported by another "
+            "analyser)."
+        ),
+    ] = None,
+    repeat: Annotated[int, typer.Option(min=1, help="Timed repetitions.")] = 20,
+    warmup: Annotated[int, typer.Option(min=0, help="Warm-up runs, not timed.")] = 3,
+    baud: Annotated[
+        int, typer.Option(help="Serial baud rate (the WE2 console uses 921600).")
+    ] = 115200,
+    db: DbOpt = None,
+    no_store: Annotated[bool, typer.Option("--no-store", help="Do not store the result.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Measure five-stage latency (and power) on a board or an emulated one; stored as measured."""
+    from npubench.cli.measure import measure_command
+
+    measure_command(model, target, port, power, repeat, warmup, baud, db, not no_store, json_out)
+
+
+@app.command()
 def sweep(
     file: Annotated[Path | None, typer.Argument(help="Sweep file (TOML); see examples/.")] = None,
     model: Annotated[list[str], typer.Option("--model", "-m", help="Instead of a file.")] = [],  # noqa: B006

@@ -1,0 +1,1 @@
+#include "stm32_hal_shim.h"
