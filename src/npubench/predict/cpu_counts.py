@@ -1,0 +1,237 @@
+"""Layer cost on a Cortex-M core from instruction counts measured on emulated cores.
+
+``params/cpu_counts.toml`` holds per-layer retired-instruction counts of npubench's generated C
+(``measure.icount``, QEMU TCG plugin) keyed by (core, op type, shape signature), and the
+instructions per MAC (per output element for ops without MACs) derived from them per
+(core, op type) and per (core, op class). ``targets/cpi.toml`` gives each core's cycles per
+instruction with its source. ``lookup(core, layer)`` returns estimated cycles = instructions x
+CPI: the exact shape if it was counted, else the op's (then the op class's) measured rate times
+the layer's work, else None (the caller keeps its hand-set table).
+
+May import: npubench.errors, npubench.analysis.graph_types and (lazily, to avoid an import
+cycle with its user) npubench.predict.cpu_cost.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from npubench.analysis.graph_types import LayerInfo
+from npubench.errors import NpubenchError
+
+PER_MAC = "mac"
+PER_ELEMENT = "element"
+
+
+class CpuCountsError(NpubenchError):
+    """cpu_counts.toml or cpi.toml is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Cpi:
+    """Cycles per instruction of one core, with its plausible range and source."""
+
+    value: float
+    low: float
+    high: float
+    source: str
+    source_kind: str
+
+
+@dataclass(frozen=True)
+class Rate:
+    """Measured instructions per unit of work (a MAC or an output element)."""
+
+    per: str  # PER_MAC or PER_ELEMENT
+    value: float
+    layers: int  # how many counted layers it averages
+
+
+@dataclass(frozen=True)
+class CountTable:
+    exact: dict[tuple[str, str, str], float]  # (core, op, signature) -> instructions
+    op_rates: dict[tuple[str, str], Rate]  # (core, op) -> rate
+    class_rates: dict[tuple[str, str], Rate]  # (core, op class) -> rate
+    provenance: dict[str, Any]
+
+
+def normalise_core(core: str) -> str:
+    """``cortex-m4f`` -> ``cortex-m4``: the FPU does not change integer kernels."""
+    core = core.strip().lower()
+    return core.removesuffix("f") if core.startswith("cortex-m") else core
+
+
+def _dims(shape: list[int] | tuple[int, ...] | None) -> str:
+    return "x".join(str(int(d)) for d in shape) if shape else "-"
+
+
+def shape_signature(layer: LayerInfo) -> str:
+    """Everything about a layer's shape that changes its kernel's instruction count."""
+    parts = [
+        "in=" + ",".join(_dims(s) for s in layer.input_shapes),
+        "out=" + _dims(layer.output_shape),
+        "k=" + _dims(layer.kernel),
+        "s=" + _dims(layer.stride),
+        "d=" + _dims(layer.dilation),
+        "pad=" + (layer.padding or "-"),
+        "params=" + str(int(layer.params)),
+    ]
+    return ";".join(parts)
+
+
+def work_of(layer: LayerInfo, per: str) -> float:
+    """MACs or output elements of ``layer`` (the unit a rate is counted in)."""
+    if per == PER_MAC:
+        return float(layer.macs)
+    return float(math.prod(layer.output_shape)) if layer.output_shape else 0.0
+
+
+def unit_for(layer: LayerInfo) -> str:
+    """Layers with MACs are costed per MAC, the rest per output element."""
+    return PER_MAC if layer.macs > 0 else PER_ELEMENT
+
+
+def _rate(entry: dict[str, Any]) -> Rate:
+    return Rate(str(entry["per"]), float(entry["instructions"]), int(entry.get("layers", 0)))
+
+
+def parse_counts(data: dict[str, Any]) -> CountTable:
+    try:
+        exact = {
+            (normalise_core(r["core"]), r["op"], r["shape"]): float(r["instructions"])
+            for r in data.get("layers", [])
+        }
+        op_rates: dict[tuple[str, str], Rate] = {}
+        class_rates: dict[tuple[str, str], Rate] = {}
+        for r in data.get("rates", []):
+            key = (normalise_core(r["core"]), str(r["key"]))
+            if r["kind"] == "op":
+                op_rates[key] = _rate(r)
+            elif r["kind"] == "class":
+                class_rates[key] = _rate(r)
+            else:
+                raise KeyError(f"rate kind {r['kind']!r}")
+    except (KeyError, TypeError, ValueError) as e:
+        raise CpuCountsError(
+            f"cpu_counts.toml is malformed: {e}",
+            "regenerate it with benchmarks/cgen_icount.py --record",
+        ) from e
+    return CountTable(exact, op_rates, class_rates, dict(data.get("provenance", {})))
+
+
+@cache
+def load_counts() -> CountTable:
+    """The packaged measured counts (empty table if the file is absent)."""
+    path = resources.files("npubench.predict") / "params" / "cpu_counts.toml"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return CountTable({}, {}, {}, {})
+    try:
+        return parse_counts(tomllib.loads(text))
+    except tomllib.TOMLDecodeError as e:
+        raise CpuCountsError(f"cpu_counts.toml is not valid TOML: {e}") from e
+
+
+def parse_cpi(data: dict[str, Any]) -> dict[str, Cpi]:
+    sources = data.get("sources", {})
+    out: dict[str, Cpi] = {}
+    for core, row in data.get("cores", {}).items():
+        fig = row.get("cpi")
+        if not fig or fig.get("source") not in sources:
+            raise CpuCountsError(
+                f"cpi.toml: [cores.{core}].cpi is missing or cites an undeclared source",
+                "every CPI figure needs a value and a source declared under [sources]",
+            )
+        value = float(fig["value"])
+        out[normalise_core(core)] = Cpi(
+            value,
+            float(fig.get("low", value)),
+            float(fig.get("high", value)),
+            str(fig["source"]),
+            str(sources[fig["source"]].get("kind", "")),
+        )
+    return out
+
+
+@cache
+def load_cpi() -> dict[str, Cpi]:
+    """Per-core CPI figures from ``targets/cpi.toml``."""
+    path = resources.files("npubench.targets") / "cpi.toml"
+    try:
+        return parse_cpi(tomllib.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError as e:
+        raise CpuCountsError("targets/cpi.toml is missing", "reinstall npubench") from e
+    except tomllib.TOMLDecodeError as e:
+        raise CpuCountsError(f"cpi.toml is not valid TOML: {e}") from e
+
+
+def cpi(core: str) -> Cpi | None:
+    return load_cpi().get(normalise_core(core))
+
+
+def lookup_instructions(
+    core: str, layer: LayerInfo, table: CountTable | None = None
+) -> tuple[float, str] | None:
+    """(instructions, how) for ``layer`` on ``core``; how is "exact", "op-rate" or "class-rate"."""
+    table = table or load_counts()
+    name = normalise_core(core)
+    hit = table.exact.get((name, layer.op, shape_signature(layer)))
+    if hit is not None:
+        return hit, "exact"
+    from npubench.predict.cpu_cost import op_class  # lazy: cpu_cost imports this module
+
+    candidates = (
+        (table.op_rates.get((name, layer.op)), "op-rate"),
+        (table.class_rates.get((name, op_class(layer.op))), "class-rate"),
+    )
+    for rate, how in candidates:
+        if rate is None or rate.per != unit_for(layer):
+            continue
+        work = work_of(layer, rate.per)
+        if work > 0:
+            return rate.value * work, how
+    return None
+
+
+def lookup(core: str, layer: LayerInfo, table: CountTable | None = None) -> float | None:
+    """Estimated cycles of ``layer`` on ``core``: measured instructions x the core's CPI."""
+    figure = cpi(core)
+    found = lookup_instructions(core, layer, table)
+    if figure is None or found is None:
+        return None
+    return found[0] * figure.value
+
+
+def cycles_bounds(core: str, cycles: float) -> tuple[float, float]:
+    """(low, high) of an estimate from :func:`lookup`: the CPI range of the core."""
+    figure = cpi(core)
+    if figure is None or figure.value <= 0:
+        return cycles, cycles
+    return cycles * figure.low / figure.value, cycles * figure.high / figure.value
+
+
+def instructions_to_us(
+    core: str, instructions: float, clock_hz: float
+) -> tuple[float, float, float]:
+    """(estimate, low, high) in µs of ``instructions`` on ``core`` at ``clock_hz``.
+
+    An ESTIMATE: the count is measured, the cycles per instruction are not (see cpi.toml).
+    """
+    figure = cpi(core)
+    if figure is None:
+        raise CpuCountsError(
+            f"targets/cpi.toml has no CPI figure for core {core!r}",
+            "add [cores.<core>].cpi with its source to src/npubench/targets/cpi.toml",
+        )
+    scale = 1e6 / clock_hz
+    return (
+        instructions * figure.value * scale,
+        instructions * figure.low * scale,
+        instructions * figure.high * scale,
+    )
