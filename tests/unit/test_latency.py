@@ -125,13 +125,14 @@ def test_ethos_u_layer_is_memory_bound_when_weights_stream_from_flash() -> None:
 def test_cpu_layer_cost_is_table_figure_times_macs_plus_overhead() -> None:
     table = cpu_cost.load_cpu_cost()
     layer = conv_layer(0, 8, 16, 16)
-    cost = cpu_cost.layer_cycles(layer, "cortex-m4f")
+    cost = cpu_cost.layer_cycles(layer, "cortex-m4f", table)
+    assert cost.basis == "cost table"
     per_mac = table.entry("cortex-m4f", "conv").value
     overhead = table.entry("cortex-m4f", "layer_overhead").value
     assert cost.cycles == pytest.approx(layer.macs * per_mac + overhead)
     assert cost.low_cycles < cost.cycles < cost.high_cycles
     # An unknown core falls back to the scalar generic row.
-    assert cpu_cost.layer_cycles(layer, "mystery-core").cycles == pytest.approx(
+    assert cpu_cost.layer_cycles(layer, "mystery-core", table).cycles == pytest.approx(
         layer.macs * table.entry("generic", "conv").value
         + table.entry("generic", "layer_overhead").value
     )
@@ -282,3 +283,15 @@ def test_npu_clock_limit_is_checked() -> None:
     # hx-we2's NPU tops out at 400 MHz.
     with pytest.raises(PredictError, match="400"):
         resolve_clocks(get_target("hx-we2"), 500)
+
+
+def test_cpu_layer_cost_uses_measured_instruction_counts_where_they_exist() -> None:
+    from npubench.predict import cpu_counts
+
+    layer = conv_layer(0, 8, 16, 16)
+    cost = cpu_cost.layer_cycles(layer, "cortex-m4f")
+    assert cost.basis == cpu_cost.MEASURED_BASIS
+    assert cost.cycles == pytest.approx(cpu_counts.lookup("cortex-m4f", layer))
+    assert cost.low_cycles < cost.cycles < cost.high_cycles
+    # No counts for RISC-V: the hand-set table serves it.
+    assert cpu_cost.layer_cycles(layer, "riscv32-rv32imc").basis == "cost table"

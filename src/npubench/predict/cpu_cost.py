@@ -149,10 +149,27 @@ class CpuLayerCost:
     low_cycles: float
     high_cycles: float
     op_class: str
+    basis: str = "cost table"
+
+
+MEASURED_BASIS = "instructions counted on an emulated core (npubench C kernels) x CPI"
 
 
 def layer_cycles(layer: LayerInfo, core: str, table: CpuCostTable | None = None) -> CpuLayerCost:
-    """Cycles for one layer run by the CPU (TFLM + CMSIS-NN style kernels) and their interval."""
+    """Cycles for one layer run by the CPU, and their interval.
+
+    With the built-in table, a layer whose (core, op, shape) -- or op class -- has retired
+    instructions measured on an emulated core (``cpu_counts``: npubench's generated C) is
+    costed from that count x the core's CPI; the hand-set table serves the rest (and cores with
+    no counts: RISC-V, Xtensa). An explicit ``table`` always uses the table.
+    """
+    from npubench.predict import cpu_counts
+
+    if table is None and layer.op not in FREE_OPS:
+        measured = cpu_counts.lookup(core, layer)
+        if measured is not None:
+            low, high = cpu_counts.cycles_bounds(core, measured)
+            return CpuLayerCost(measured, low, high, op_class(layer.op), MEASURED_BASIS)
     table = table or load_cpu_cost()
     overhead = table.entry(core, "layer_overhead")
     if layer.op in FREE_OPS:

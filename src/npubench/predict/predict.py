@@ -164,6 +164,12 @@ def predict(
         details["mode"] = "compiled" if vela_cycles is not None else "analytical"
         return result
 
+    cpu_layers = [layer for layer in analysis.layers if where_cpu(placement, layer.index, board)]
+    if cpu_layers:
+        from npubench.predict import cpu_cost
+
+        bases = [cpu_cost.layer_cycles(layer, board.cpu.core).basis for layer in cpu_layers]
+        details["cpu_layer_cost_basis"] = {b: bases.count(b) for b in sorted(set(bases))}
     latency = predict_latency(
         analysis,
         board,
@@ -191,6 +197,15 @@ def predict(
         }
         details["power_notes"] = energy.notes
     return result
+
+
+def where_cpu(placement: list[LayerPlacement], index: int, board: Board) -> bool:
+    """Whether layer ``index`` runs on the CPU (all layers do on a board without an NPU)."""
+    has_npu = board.npu is not None and board.npu.family != "cpu"
+    for p in placement:
+        if p.index == index:
+            return p.placement == "cpu"
+    return not has_npu
 
 
 def _fill_latency(result: BenchResult, latency: LatencyPrediction) -> None:
