@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from npubench.analysis.tflite_reader import ModelRecord, OperatorRecord, TensorRecord, read_tflite
 from npubench.compilers.cgen import SUPPORTED_OPS, generate_c, quant
 from npubench.compilers.cgen.generator import _check_supported
 from npubench.compilers.cgen.memory_plan import BufferRequest, plan_memory
-from npubench.compilers.cgen.tflite_reader import Graph, Operator, Tensor, read_tflite
 from npubench.errors import CompilerError
 
 DATA = Path(__file__).parent.parent / "data" / "cgen"
@@ -147,18 +147,18 @@ def test_softmax_params_of_unit_scale() -> None:
     assert diff_min == -math.floor(31 * 2.0**26 / 2.0**23)
 
 
-def _tensor(index: int, name: str) -> Tensor:
-    return Tensor(
-        index, name, (1, 4), np.dtype(np.int8), np.array([0.1], np.float32), np.array([0]), 0
+def _tensor(index: int, name: str) -> TensorRecord:
+    return TensorRecord(
+        index, name, [1, 4], "int8", False, False, True, 4, scales=(0.1,), zero_points=(0,)
     )
 
 
 def test_unsupported_operator_is_named_with_its_layer() -> None:
-    graph = Graph(
+    graph = ModelRecord(
         tensors=[_tensor(0, "x"), _tensor(1, "y"), _tensor(2, "z")],
         operators=[
-            Operator(0, "RESHAPE", [0], [1]),
-            Operator(1, "HARD_SWISH", [1], [2]),
+            OperatorRecord(0, "RESHAPE", [0], [1]),
+            OperatorRecord(1, "HARD_SWISH", [1], [2]),
         ],
         inputs=[0],
         outputs=[2],
@@ -171,7 +171,7 @@ def test_unsupported_operator_is_named_with_its_layer() -> None:
 def test_generates_static_code_for_a_stored_model(tmp_path: Path) -> None:
     model = DATA / "mlp_per_tensor.tflite"
     graph = read_tflite(model)
-    assert [op.opcode for op in graph.operators] == ["FULLY_CONNECTED"] * 4 + ["LOGISTIC"]
+    assert [op.op for op in graph.operators] == ["FULLY_CONNECTED"] * 4 + ["LOGISTIC"]
     result = generate_c(model, tmp_path, prefix="ae")
     model_c = (tmp_path / "model.c").read_text()
     header = (tmp_path / "model.h").read_text()
@@ -182,7 +182,7 @@ def test_generates_static_code_for_a_stored_model(tmp_path: Path) -> None:
     assert f"#define AE_INPUT_ZERO_POINT ({result.input_zero_point})" in header
     assert result.operators == {"FULLY_CONNECTED": 4, "LOGISTIC": 1}
     # Every weight byte is emitted exactly once as const data.
-    weights = sum(t.data.nbytes for t in graph.tensors if t.data is not None)
+    weights = sum(len(t.data) for t in graph.tensors if t.data is not None)
     assert result.constant_bytes >= weights
     assert result.arena_bytes < result.naive_arena_bytes
 

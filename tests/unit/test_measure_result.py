@@ -284,3 +284,14 @@ def test_parse_power(tmp_path) -> None:
         parse_power("monsoon")
     with pytest.raises(MeasurementError, match="no such trace file"):
         parse_power(f"csv:{tmp_path / 'missing.csv'}")
+
+
+def test_an_arena_larger_than_the_boards_ram_is_refused_with_both_sizes() -> None:
+    from npubench.errors import MeasurementError
+    from npubench.measure.measure import _check_arena_fits
+
+    _check_arena_fits("small", "qemu-cortex-m4", 49_152)  # fits: no error
+    with pytest.raises(MeasurementError) as info:
+        _check_arena_fits("huge", "qemu-cortex-m33", 3_000_000)
+    message = str(info.value)
+    assert "3000000" in message and "2097152" in message and "qemu-cortex-m33" in message

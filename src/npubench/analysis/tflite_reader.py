@@ -1,9 +1,15 @@
 """Read a TFLite flatbuffer into plain Python records: tensors, operators and their options.
 
-May import ``npubench.errors`` and the FlatBuffers bindings of the TFLite schema that ship with
-``ethos-u-vela`` (``ethosu.vela.tflite``), a declared dependency. Only the first subgraph (the
-one an interpreter runs) is read; the record keeps what graph analysis needs and nothing else,
-so no other module has to know the generated bindings.
+The one TFLite reader of npubench: graph analysis (``analysis.graph``, ``analysis.tflm``), the
+firmware projects and the C code generator (``compilers.cgen``) all read models through it, so
+no other module has to know the generated bindings. Only the first subgraph (the one an
+interpreter runs) is read. A tensor record carries its shape, dtype, per-tensor or per-channel
+quantization (scales, zero points, quantized dimension) and, for constants, the raw buffer
+bytes (``TensorRecord.array()`` views them as a typed numpy array); an operator record carries
+its builtin name and every scalar field of its builtin options.
+
+May import ``npubench.errors``, numpy and the FlatBuffers bindings of the TFLite schema that
+ship with ``ethos-u-vela`` (``ethosu.vela.tflite``), a declared dependency.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from ethosu.vela.tflite.ActivationFunctionType import ActivationFunctionType
 from ethosu.vela.tflite.BuiltinOperator import BuiltinOperator
 from ethosu.vela.tflite.BuiltinOptions import BuiltinOptions
@@ -72,9 +79,20 @@ def nbytes_for(dtype: str, shape: list[int]) -> int:
     return elements * _ELEMENT_BYTES.get(dtype, 1)
 
 
+# Tensor types numpy can view directly (TFLite buffers are little-endian); INT4 is packed and
+# BFLOAT16/STRING have no numpy equivalent, so ``TensorRecord.array`` refuses them.
+_NUMPY_DTYPES = {
+    name: np.dtype(name).newbyteorder("<") for name in _ELEMENT_BYTES if name != "bfloat16"
+}
+
+
 @dataclass
 class TensorRecord:
-    """One tensor of the subgraph. Constant tensors have data in their buffer; activations don't."""
+    """One tensor of the subgraph. Constant tensors have data in their buffer; activations don't.
+
+    ``scales``/``zero_points`` hold one entry per tensor, or one per channel along
+    ``quantized_dimension``; both are empty for a tensor without quantization parameters.
+    """
 
     index: int
     name: str
@@ -84,10 +102,52 @@ class TensorRecord:
     is_variable: bool
     quantized: bool  # has at least one quantization scale
     nbytes: int  # stored bytes for constants, dense size for activations
+    scales: tuple[float, ...] = ()
+    zero_points: tuple[int, ...] = ()
+    quantized_dimension: int = 0
+    data: bytes | None = None  # the raw buffer bytes of a constant tensor, as stored
 
     @property
     def elements(self) -> int:
         return math.prod(max(d, 0) for d in self.shape)
+
+    @property
+    def scale(self) -> float:
+        """The per-tensor scale (the first one for per-channel tensors)."""
+        if not self.scales:
+            raise AnalysisError(
+                f"tensor {self.name!r} has no quantization parameters",
+                "convert the model to full-integer int8 with int8 input and output",
+            )
+        return self.scales[0]
+
+    @property
+    def zero_point(self) -> int:
+        """The per-tensor zero point (0 when the tensor is not quantized)."""
+        return self.zero_points[0] if self.zero_points else 0
+
+    def array(self) -> np.ndarray | None:
+        """The constant data as a read-only numpy array of the tensor's dtype and shape.
+
+        ``None`` for activations. Raises ``AnalysisError`` for types numpy cannot view (INT4,
+        BFLOAT16, STRING) or a buffer whose size does not match the shape.
+        """
+        if self.data is None:
+            return None
+        dtype = _NUMPY_DTYPES.get(self.dtype)
+        if dtype is None:
+            raise AnalysisError(
+                f"constant tensor {self.index} ({self.name!r}) has type {self.dtype}, which has "
+                "no numpy equivalent",
+                "convert the model to full-integer int8",
+            )
+        if len(self.data) != self.elements * dtype.itemsize:
+            raise AnalysisError(
+                f"constant tensor {self.index} ({self.name!r}) stores {len(self.data)} bytes, "
+                f"not the {self.elements * dtype.itemsize} its shape {self.shape} needs",
+                "the file is probably corrupt: regenerate it",
+            )
+        return np.frombuffer(self.data, dtype=dtype).reshape(self.shape)
 
 
 @dataclass
@@ -103,14 +163,15 @@ class OperatorRecord:
 
 @dataclass
 class ModelRecord:
-    """The first subgraph of a TFLite model."""
+    """The first subgraph of a TFLite model, with the model's operator-code table."""
 
     tensors: list[TensorRecord]
     operators: list[OperatorRecord]
-    inputs: list[int]
-    outputs: list[int]
-    subgraph_count: int
-    schema_version: int
+    inputs: list[int]  # subgraph input tensor indices
+    outputs: list[int]  # subgraph output tensor indices
+    subgraph_count: int = 1
+    schema_version: int = 3  # the only TFLite schema version in use
+    opcodes: list[str] = field(default_factory=list)  # operator names by opcode index
 
 
 def read_tflite(path: Path) -> ModelRecord:
@@ -121,13 +182,13 @@ def read_tflite(path: Path) -> ModelRecord:
     except OSError as exc:
         raise AnalysisError(
             f"cannot read model file {path}: {exc.strerror or exc}",
-            "check the path; graph analysis needs an int8 .tflite file",
+            "check the path; npubench reads models as int8 .tflite files",
         ) from exc
     if len(data) < 8 or not Model.ModelBufferHasIdentifier(data, 0):
         raise AnalysisError(
             f"{path} is not a TFLite model (no 'TFL3' flatbuffer identifier)",
             "pass an int8 .tflite file; ONNX and PyTorch models are quantized to TFLite "
-            "by the models stage (npubench bench --model ...) before analysis",
+            "by the models stage (npubench bench --model ...)",
         )
     try:
         return _parse(data)
@@ -161,11 +222,10 @@ def _parse(data: bytes) -> ModelRecord:
         shape = [int(d) for d in t.ShapeAsNumpy()] if t.ShapeLength() else []
         dtype = _TENSOR_TYPE_NAMES.get(t.Type(), f"type{t.Type()}")
         buffer = model.Buffers(t.Buffer()) if t.Buffer() < model.BuffersLength() else None
-        # Data is either inline or (models > 2 GB) at an offset after the flatbuffer.
-        stored = 0
-        if buffer is not None:
-            stored = buffer.DataLength() or (buffer.Size() if buffer.Offset() > 1 else 0)
+        raw = _buffer_bytes(buffer, data) if buffer is not None else b""
+        stored = len(raw)
         quant = t.Quantization()
+        has_scales = quant is not None and quant.ScaleLength() > 0
         tensors.append(
             TensorRecord(
                 index=i,
@@ -174,8 +234,17 @@ def _parse(data: bytes) -> ModelRecord:
                 dtype=dtype,
                 is_constant=stored > 0,
                 is_variable=bool(t.IsVariable()),
-                quantized=quant is not None and quant.ScaleLength() > 0,
+                quantized=has_scales,
                 nbytes=stored if stored > 0 else nbytes_for(dtype, shape),
+                # ``float`` of a float32 is exact: the kernels' arithmetic stays bit-exact.
+                scales=tuple(float(s) for s in quant.ScaleAsNumpy()) if has_scales else (),
+                zero_points=(
+                    tuple(int(z) for z in quant.ZeroPointAsNumpy())
+                    if has_scales and quant.ZeroPointLength()
+                    else ()
+                ),
+                quantized_dimension=quant.QuantizedDimension() if has_scales else 0,
+                data=raw or None,
             )
         )
 
@@ -199,7 +268,18 @@ def _parse(data: bytes) -> ModelRecord:
         outputs=[int(x) for x in graph.OutputsAsNumpy()] if graph.OutputsLength() else [],
         subgraph_count=model.SubgraphsLength(),
         schema_version=model.Version(),
+        opcodes=opcodes,
     )
+
+
+def _buffer_bytes(buffer: Any, data: bytes) -> bytes:
+    """A buffer's bytes: inline, or (models > 2 GB) at an offset after the flatbuffer."""
+    if buffer.DataLength():
+        return buffer.DataAsNumpy().tobytes()
+    if buffer.Offset() > 1:
+        start = buffer.Offset()
+        return data[start : start + buffer.Size()]
+    return b""
 
 
 @cache

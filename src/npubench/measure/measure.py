@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from npubench import STAGES, __version__
-from npubench.errors import MeasurementError, TargetError
+from npubench.errors import MeasurementError, NpubenchError, TargetError
 from npubench.measure import qemu, runner
 from npubench.measure.runner import BoardLinkError, RunResult
 from npubench.measure.stage_power import (
@@ -50,7 +50,7 @@ from npubench.measure.stage_power import (
 )
 from npubench.measure.stats import RepetitionStats, summarize
 from npubench.measure.trace import PowerTrace
-from npubench.schema import BenchResult, Fidelity, empty_stages
+from npubench.schema import BenchResult, Fidelity, MemoryUse, empty_stages
 
 if TYPE_CHECKING:
     from npubench.measure.instruments import StreamingInstrument
@@ -767,10 +767,40 @@ def measure(
         result.message = "; ".join(m for m in (result.message, f"power: {power_error}") if m)
     if recorder is not None and recorder.error is not None:
         result.details.setdefault("power", {})["instrument_error"] = recorder.error.message
+    if emulated and result.status != "failed":
+        _add_instruction_profile(result, p.int8_tflite, board, target, bundle, progress)
     outcome = MeasureOutcome(result=result, run=run, power=summary, trace=trace, firmware=firmware)
     if store is not None:
         outcome.stored_id = store.add(result)
     return outcome
+
+
+def _add_instruction_profile(
+    result: BenchResult, tflite: Path, board: Any, target: str, bundle: Any, progress: Progress
+) -> None:
+    """Emulated cores: retired instructions per stage and layer, and the image's memory.
+
+    Counting is separate from the timed run (its own image runs the five stages once under a
+    QEMU TCG plugin), so it cannot disturb the timings; a failure is recorded, not raised.
+    """
+    from npubench.measure.icount.profile import profile_model
+
+    if board is None:
+        return
+    progress(f"{result.model}: counting instructions per layer on {board.cpu.core}")
+    try:
+        profile = profile_model(tflite, board.cpu.core, clock_mhz=board.cpu.clock_mhz.value)
+    except NpubenchError as e:
+        result.details["instruction_counts"] = {"error": str(e)}
+        return
+    result.details.update(profile)
+    mem = profile["elf_memory"]
+    result.memory = {"sram_bytes": mem["ram_bytes"], "flash_bytes": mem["flash_bytes"]}
+    result.details["tflm_arena_bytes"] = bundle.analysis.tflm_arena_bytes
+    ram = [m for m in board.memories if m.role in ("sram", "tcm")]
+    if ram:
+        capacity = max(m.capacity_bytes for m in ram)
+        result.fit = {"ram": MemoryUse(mem["ram_bytes"], capacity)}
 
 
 def _board_or_none(target: str, required: bool) -> Any:
@@ -792,6 +822,22 @@ def _cgen_version() -> str:
     root = Path(cgen.__file__).parent
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in {".py", ".c", ".h"})
     return cache_key({str(p.relative_to(root)): file_sha256(p) for p in files})
+
+
+def _check_arena_fits(model: str, target: str, arena_bytes: int) -> None:
+    """Refuse a model whose activation arena cannot fit the board's largest RAM."""
+    from npubench.targets import get_target
+
+    ram = [m for m in get_target(target).memories if m.role in ("sram", "tcm")]
+    if not ram:
+        return
+    largest = max(ram, key=lambda m: m.capacity_bytes)
+    if arena_bytes > largest.capacity_bytes:
+        raise MeasurementError(
+            f"{model} needs a {arena_bytes}-byte activation arena but {target}'s largest RAM "
+            f"({largest.name}) holds {largest.capacity_bytes} bytes",
+            hint="choose a target with more RAM (`npubench targets`) or a smaller model",
+        )
 
 
 def _start_emulator(
@@ -817,6 +863,7 @@ def _start_emulator(
     meta = json.loads((gen_dir / "cgen.json").read_text())
     ctx.compiler = {"name": "npubench-cgen", "version": __version__, "cycles": None, **meta}
     ctx.details["cgen"] = meta
+    _check_arena_fits(prepared.name, target, int(meta["arena_bytes"]))
     if meta["input_bytes"] > EMULATOR_MAX_INPUT_BYTES:
         raise MeasurementError(
             f"{prepared.name} takes {meta['input_bytes']} input bytes; the emulated harness "
@@ -911,7 +958,64 @@ def render_measurement(result: BenchResult) -> Any:
         notes.append(Text(f"! {warning}", style="yellow"))
     for warning in result.details.get("power", {}).get("warnings", []):
         notes.append(Text(f"! power: {warning}", style="yellow"))
+    notes += _render_instruction_profile(result)
     return Group(*notes)
+
+
+def _render_instruction_profile(result: BenchResult) -> list[Any]:
+    """Per-layer retired instructions and the image's memory (emulated cores only)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    counts = result.details.get("instruction_counts")
+    if not counts:
+        return []
+    if "error" in counts:
+        return [Text(f"! instruction counting failed: {counts['error']}", style="yellow")]
+    table = Table(
+        title=f"retired instructions on {counts['core']} ({counts['method']}; the "
+        "same on every run)",
+        title_justify="left",
+    )
+    for name in ("#", "op", "output", "MACs", "instructions", "instr/MAC"):
+        table.add_column(name, justify="left" if name in ("op", "output") else "right")
+    for layer in counts["layers"]:
+        macs, instr = layer["macs"], layer["instructions"]
+        table.add_row(
+            str(layer["index"]),
+            layer["op"],
+            "x".join(map(str, layer["output_shape"])),
+            f"{macs:,}",
+            f"{instr:,}",
+            f"{instr / macs:.2f}" if macs else "–",
+        )
+    per_stage = ", ".join(f"{k} {v:,}" for k, v in counts["stages"].items())
+    out: list[Any] = [table, Text(f"instructions per stage: {per_stage}", style="bold")]
+    mem = result.details.get("elf_memory", {})
+    if mem:
+        arena = result.details.get("tflm_arena_bytes")
+        out.append(
+            Text(
+                f"linked image: code {mem['code_bytes']:,} B, "
+                f"constant data {mem['rodata_bytes']:,} B "
+                f"(weights {mem['weights_bytes']:,} B), RAM {mem['ram_bytes']:,} B with a "
+                f"{mem['arena_bytes']:,} B arena"
+                + (f" (TFLM's arena: {arena:,} B)" if arena else ""),
+                style="dim",
+            )
+        )
+    est = result.details.get("cycle_estimate")
+    if est and "inference_us" in est:
+        out.append(
+            Text(
+                f"estimate, not a measurement: inference {est['inference_cycles']:,} cycles = "
+                f"{est['inference_us']:,.0f} µs at {est['clock_mhz']:g} MHz (CPI {est['cpi']:g}, "
+                f"range {est['inference_us_low']:,.0f}–{est['inference_us_high']:,.0f} µs; "
+                f"{est['cpi_source']})",
+                style="dim",
+            )
+        )
+    return out
 
 
 def _check_text(check: dict[str, Any]) -> str:

@@ -1,22 +1,25 @@
 """Accumulates the C text of one generated model: constant data, op parameters, statements.
 
 The operator lowerings (``ops.py``) call into a :class:`CodeBuilder`; the generator creates it
-with the memory plan's tensor offsets. May import: npubench.errors and sibling cgen modules.
+with the memory plan's tensor offsets. May import: numpy, npubench.errors,
+``npubench.analysis.tflite_reader`` (the model records) and sibling cgen modules.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from npubench.analysis.tflite_reader import ModelRecord, OperatorRecord, TensorRecord
 from npubench.compilers.cgen.emit import c_comment, const_array, const_struct
-from npubench.compilers.cgen.tflite_reader import Graph, Operator, Tensor
 from npubench.errors import CompilerError
 
 
 class CodeBuilder:
     """Hands out C expressions for tensors and collects declarations and statements."""
 
-    def __init__(self, graph: Graph, prefix: str, arena: str, offsets: dict[int, int]) -> None:
+    def __init__(
+        self, graph: ModelRecord, prefix: str, arena: str, offsets: dict[int, int]
+    ) -> None:
         self.graph = graph
         self.prefix = prefix
         self.arena = arena
@@ -27,7 +30,7 @@ class CodeBuilder:
         self._constants: dict[int, str] = {}
         self.constant_bytes = 0
 
-    def tensor(self, index: int) -> Tensor:
+    def tensor(self, index: int) -> TensorRecord:
         return self.graph.tensors[index]
 
     def ref(self, index: int) -> str:
@@ -37,7 +40,8 @@ class CodeBuilder:
         if index in self.offsets:
             return f"({self.arena} + {self.offsets[index]})"
         tensor = self.tensor(index)
-        if tensor.data is None:
+        data = tensor.array()
+        if data is None:
             raise CompilerError(
                 f"tensor {index} ({tensor.name!r}) is neither computed by an operator nor constant",
                 hint="the model may have several inputs or variables, which cgen does not handle",
@@ -45,28 +49,28 @@ class CodeBuilder:
         if index not in self._constants:
             name = f"{self.prefix}_t{index}"
             self.declarations.append(f"/* {c_comment(tensor.name)} {list(tensor.shape)} */\n")
-            self.declarations.append(const_array(name, tensor.data))
+            self.declarations.append(const_array(name, data))
             self._constants[index] = name
-            self.constant_bytes += int(tensor.data.nbytes)
+            self.constant_bytes += int(data.nbytes)
         return self._constants[index]
 
-    def symbol(self, op: Operator, what: str) -> str:
+    def symbol(self, op: OperatorRecord, what: str) -> str:
         return f"{self.prefix}_op{op.index}_{what}"
 
-    def array(self, op: Operator, what: str, values: np.ndarray) -> str:
+    def array(self, op: OperatorRecord, what: str, values: np.ndarray) -> str:
         """Declare an op-level constant array (multipliers, shifts) and return its name."""
         name = self.symbol(op, what)
         self.declarations.append(const_array(name, values))
         self.constant_bytes += int(np.asarray(values).nbytes)
         return name
 
-    def params(self, op: Operator, ctype: str, fields: dict) -> str:
+    def params(self, op: OperatorRecord, ctype: str, fields: dict) -> str:
         """Declare the op's parameter struct and return ``&name``."""
         name = self.symbol(op, "params")
         self.declarations.append(const_struct(ctype, name, fields))
         return f"&{name}"
 
-    def call(self, op: Operator, statement: str) -> None:
+    def call(self, op: OperatorRecord, statement: str) -> None:
         out_name = self.tensor(op.outputs[0]).name if op.outputs else ""
-        self.statements.append(f"    /* op {op.index}: {op.opcode} -> {c_comment(out_name)} */")
+        self.statements.append(f"    /* op {op.index}: {op.op} -> {c_comment(out_name)} */")
         self.statements.append(f"    {statement}")

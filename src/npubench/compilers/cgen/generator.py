@@ -4,7 +4,9 @@ Output files in ``out_dir``: ``model.c`` (weights as const arrays, parameters, a
 and ``<prefix>_invoke``), ``model.h`` (sizes, shapes, quantization), ``npb_kernels.c/.h`` (the
 int8 kernels). Tensor offsets in the arena come from a lifetime-based static plan
 (``memory_plan.py``); RESHAPE/SQUEEZE/EXPAND_DIMS outputs share their input's bytes unless
-copying them gives a smaller arena. May import: numpy, npubench.errors and sibling cgen modules.
+copying them gives a smaller arena. The model is read with ``npubench.analysis.tflite_reader``;
+its ``AnalysisError``s reach callers as ``CompilerError``s. May import: numpy, npubench.errors,
+``npubench.analysis.tflite_reader`` and sibling cgen modules.
 """
 
 from __future__ import annotations
@@ -17,13 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
+from npubench.analysis.tflite_reader import ModelRecord, TensorRecord, read_tflite
 from npubench.compilers.cgen.builder import CodeBuilder
 from npubench.compilers.cgen.memory_plan import BufferRequest, MemoryPlan, plan_memory
 from npubench.compilers.cgen.ops import ALIAS_OPS, LOWERINGS, SUPPORTED_OPS
-from npubench.compilers.cgen.tflite_reader import Graph, Tensor, read_tflite
-from npubench.errors import CompilerError
+from npubench.errors import AnalysisError, CompilerError
 
 KERNEL_FILES = ("npb_kernels.c", "npb_kernels.h")
+# The tensor types an int8 graph carries; anything else (strings, int4, bfloat16) is refused.
+_HANDLED_DTYPES = frozenset({"float32", "float16", "int32", "uint8", "int64", "int16", "int8"})
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,28 @@ def _check_prefix(prefix: str) -> None:
         )
 
 
-def _single_io(graph: Graph, path: Path) -> tuple[Tensor, Tensor]:
+def _read_model(path: Path) -> ModelRecord:
+    """The model's first subgraph; refuse files, control flow and types cgen cannot handle."""
+    try:
+        graph = read_tflite(path)
+    except AnalysisError as exc:  # missing, not TFLite, or truncated: same message, cgen's type
+        raise CompilerError(exc.message, exc.hint) from exc
+    if graph.subgraph_count != 1:
+        raise CompilerError(
+            f"{path} has {graph.subgraph_count} subgraphs; the C generator reads exactly one",
+            hint="control flow (WHILE/IF/CALL_ONCE) is not supported by the C generator",
+        )
+    for t in graph.tensors:
+        if t.dtype not in _HANDLED_DTYPES:
+            raise CompilerError(
+                f"tensor {t.index} ({t.name!r}) has TFLite type {t.dtype}, which the C "
+                "generator does not handle",
+                hint="convert the model to full-integer int8",
+            )
+    return graph
+
+
+def _single_io(graph: ModelRecord, path: Path) -> tuple[TensorRecord, TensorRecord]:
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise CompilerError(
             f"{path} has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; the C "
@@ -65,7 +90,7 @@ def _single_io(graph: Graph, path: Path) -> tuple[Tensor, Tensor]:
         )
     inp, out = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
     for role, t in (("input", inp), ("output", out)):
-        if t.dtype != np.int8 or t.scales.size == 0:
+        if t.dtype != "int8" or not t.scales:
             raise CompilerError(
                 f"the model {role} {t.name!r} is {t.dtype}, not quantized int8",
                 hint="convert with full-integer quantization and int8 input/output types",
@@ -73,17 +98,17 @@ def _single_io(graph: Graph, path: Path) -> tuple[Tensor, Tensor]:
     return inp, out
 
 
-def _check_supported(graph: Graph) -> None:
+def _check_supported(graph: ModelRecord) -> None:
     for op in graph.operators:
-        if op.opcode not in LOWERINGS and op.opcode not in ALIAS_OPS:
+        if op.op not in LOWERINGS and op.op not in ALIAS_OPS:
             out = graph.tensors[op.outputs[0]].name if op.outputs else "?"
             raise CompilerError(
-                f"cgen does not support operator {op.opcode} (layer {op.index}, output {out!r})",
+                f"cgen does not support operator {op.op} (layer {op.index}, output {out!r})",
                 hint=f"supported operators: {', '.join(SUPPORTED_OPS)}",
             )
 
 
-def _plan(graph: Graph, alias: bool) -> tuple[dict[int, int], MemoryPlan]:
+def _plan(graph: ModelRecord, alias: bool) -> tuple[dict[int, int], MemoryPlan]:
     """Arena offsets for every activation tensor.
 
     With ``alias``, outputs of shape-only ops share their input's slot (no copy, but the shared
@@ -92,7 +117,7 @@ def _plan(graph: Graph, alias: bool) -> tuple[dict[int, int], MemoryPlan]:
     root: dict[int, int] = {}  # activation tensor -> the tensor whose buffer holds its bytes
 
     def is_activation(i: int) -> bool:
-        return i >= 0 and graph.tensors[i].data is None
+        return i >= 0 and not graph.tensors[i].is_constant
 
     root[graph.inputs[0]] = graph.inputs[0]
     first: dict[int, int] = {graph.inputs[0]: -1}  # the input is written before op 0
@@ -109,10 +134,10 @@ def _plan(graph: Graph, alias: bool) -> tuple[dict[int, int], MemoryPlan]:
                 last[root[i]] = op.index
         for o in op.outputs:
             src = op.inputs[0] if op.inputs else -1
-            if op.opcode in ALIAS_OPS and alias:
+            if op.op in ALIAS_OPS and alias:
                 if not is_activation(src):
                     raise CompilerError(
-                        f"operator {op.index} ({op.opcode}) reshapes a constant tensor",
+                        f"operator {op.index} ({op.op}) reshapes a constant tensor",
                         hint="fold constant reshapes before conversion (onnxsim does this)",
                     )
                 root[o] = root[src]
@@ -127,7 +152,7 @@ def _plan(graph: Graph, alias: bool) -> tuple[dict[int, int], MemoryPlan]:
     buffers = sorted(first)
     requests = [
         BufferRequest(
-            graph.tensors[t].name, graph.tensors[t].num_elements, first[t], max(last[t], first[t])
+            graph.tensors[t].name, graph.tensors[t].elements, first[t], max(last[t], first[t])
         )
         for t in buffers
     ]
@@ -136,7 +161,7 @@ def _plan(graph: Graph, alias: bool) -> tuple[dict[int, int], MemoryPlan]:
     return {t: offset_of[r] for t, r in root.items()}, plan
 
 
-def _header(prefix: str, inp: Tensor, out: Tensor, arena: int) -> str:
+def _header(prefix: str, inp: TensorRecord, out: TensorRecord, arena: int) -> str:
     guard = f"{prefix.upper()}_H"
     up = prefix.upper()
     dims_in = ", ".join(str(d) for d in inp.shape)
@@ -147,8 +172,8 @@ def _header(prefix: str, inp: Tensor, out: Tensor, arena: int) -> str:
 
 #include <stdint.h>
 
-#define {up}_INPUT_SIZE {inp.num_elements}
-#define {up}_OUTPUT_SIZE {out.num_elements}
+#define {up}_INPUT_SIZE {inp.elements}
+#define {up}_OUTPUT_SIZE {out.elements}
 #define {up}_ARENA_SIZE {arena}
 #define {up}_INPUT_RANK {len(inp.shape)}
 #define {up}_OUTPUT_RANK {len(out.shape)}
@@ -171,7 +196,7 @@ def generate_c(tflite: Path, out_dir: Path, prefix: str = "npb_model") -> CgenRe
     """Write C sources for ``tflite`` into ``out_dir`` and describe them."""
     _check_prefix(prefix)
     tflite = Path(tflite)
-    graph = read_tflite(tflite)
+    graph = _read_model(tflite)
     inp, out = _single_io(graph, tflite)
     _check_supported(graph)
     # Aliasing saves copies but stretches lifetimes: keep it unless copying needs less arena.
@@ -184,28 +209,33 @@ def generate_c(tflite: Path, out_dir: Path, prefix: str = "npb_model") -> CgenRe
     arena = f"{prefix}_arena"
     builder = CodeBuilder(graph, prefix, arena, offsets)
     for op in graph.operators:
-        if op.opcode in ALIAS_OPS:
+        if op.op in ALIAS_OPS:
             src, dst = op.inputs[0], op.outputs[0]
             if aliased:
                 builder.statements.append(
-                    f"    /* op {op.index}: {op.opcode} shares its input's arena bytes */"
+                    f"    /* op {op.index}: {op.op} shares its input's arena bytes */"
                 )
-            elif graph.tensors[src].data is not None:
+            elif graph.tensors[src].is_constant:
                 raise CompilerError(
-                    f"operator {op.index} ({op.opcode}) reshapes a constant tensor",
+                    f"operator {op.index} ({op.op}) reshapes a constant tensor",
                     hint="fold constant reshapes before conversion (onnxsim does this)",
                 )
             else:
-                n = graph.tensors[dst].num_elements
+                n = graph.tensors[dst].elements
                 builder.call(op, f"memcpy({builder.ref(dst)}, {builder.ref(src)}, {n});")
             continue
-        LOWERINGS[op.opcode](builder, op)
+        try:
+            LOWERINGS[op.op](builder, op)
+        except AnalysisError as exc:  # a tensor without quantization or with unviewable data
+            raise CompilerError(
+                f"cgen: operator {op.index} ({op.op}): {exc.message}", exc.hint
+            ) from exc
 
     in_ref = builder.ref(graph.inputs[0])
     out_ref = builder.ref(graph.outputs[0])
     counts: dict[str, int] = {}
     for op in graph.operators:
-        counts[op.opcode] = counts.get(op.opcode, 0) + 1
+        counts[op.op] = counts.get(op.op, 0) + 1
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -219,9 +249,9 @@ def generate_c(tflite: Path, out_dir: Path, prefix: str = "npb_model") -> CgenRe
         f"static int8_t {arena}[{max(plan.arena_size, 1)}];\n\n"
         + "".join(builder.declarations)
         + f"\nint {prefix}_invoke(const int8_t *input, int8_t *output)\n{{\n"
-        f"    memcpy({in_ref}, input, {inp.num_elements});\n"
+        f"    memcpy({in_ref}, input, {inp.elements});\n"
         f"{body}\n"
-        f"    memcpy(output, {out_ref}, {out.num_elements});\n"
+        f"    memcpy(output, {out_ref}, {out.elements});\n"
         "    return 0;\n}\n"
     )
     (out_dir / "model.c").write_text(model_c)
@@ -238,8 +268,8 @@ def generate_c(tflite: Path, out_dir: Path, prefix: str = "npb_model") -> CgenRe
         arena_bytes=plan.arena_size,
         naive_arena_bytes=plan.naive_size,
         constant_bytes=builder.constant_bytes,
-        input_shape=inp.shape,
-        output_shape=out.shape,
+        input_shape=tuple(inp.shape),
+        output_shape=tuple(out.shape),
         input_scale=inp.scale,
         input_zero_point=inp.zero_point,
         output_scale=out.scale,

@@ -3,19 +3,20 @@
 Every quantization constant is derived here, at generation time, with the expressions of the
 TFLM kernel's ``Prepare`` (see ``quant.py``). ``LOWERINGS`` maps builtin operator names to
 lowering functions; ``ALIAS_OPS`` are shape-only operators whose output shares the input's
-arena bytes. May import: numpy, npubench.errors and sibling cgen modules.
+arena bytes. May import: numpy, npubench.errors, ``npubench.analysis.tflite_reader`` (the
+model records) and sibling cgen modules.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from npubench.analysis.tflite_reader import OperatorRecord, TensorRecord
 from npubench.compilers.cgen import quant
 from npubench.compilers.cgen.builder import CodeBuilder
 from npubench.compilers.cgen.emit import contiguous_strides, extend_to_4d
-from npubench.compilers.cgen.tflite_reader import Operator, Tensor
 from npubench.errors import CompilerError
 
 # Shape-only operators: int8 data is unchanged, so the output aliases the input buffer.
@@ -25,22 +26,22 @@ _PADDING_SAME = 0
 _ACT_NAMES = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT"}
 
 
-def op_error(b: CodeBuilder, op: Operator, reason: str) -> CompilerError:
+def op_error(b: CodeBuilder, op: OperatorRecord, reason: str) -> CompilerError:
     out = b.tensor(op.outputs[0]).name if op.outputs else "?"
     return CompilerError(
-        f"cgen: operator {op.index} ({op.opcode}, output {out!r}): {reason}",
+        f"cgen: operator {op.index} ({op.op}, output {out!r}): {reason}",
         hint="run the model with TFLM instead, or change the model to avoid this case",
     )
 
 
-def _int8(b: CodeBuilder, op: Operator, *indices: int) -> None:
+def _int8(b: CodeBuilder, op: OperatorRecord, *indices: int) -> None:
     for i in indices:
         t = b.tensor(i)
-        if t.dtype != np.int8:
+        if t.dtype != "int8":
             raise op_error(b, op, f"tensor {t.name!r} is {t.dtype}, only int8 is supported")
 
 
-def _activation(b: CodeBuilder, op: Operator, out: Tensor) -> tuple[int, int]:
+def _activation(b: CodeBuilder, op: OperatorRecord, out: TensorRecord) -> tuple[int, int]:
     act = int(op.options.get("FusedActivationFunction", 0))
     try:
         return quant.activation_range(act, out.scale, out.zero_point)
@@ -48,11 +49,11 @@ def _activation(b: CodeBuilder, op: Operator, out: Tensor) -> tuple[int, int]:
         raise op_error(b, op, f"fused activation {_ACT_NAMES.get(act, act)}") from None
 
 
-def _const(b: CodeBuilder, op: Operator, index: int, what: str) -> np.ndarray:
-    t = b.tensor(index)
-    if t.data is None:
+def _const(b: CodeBuilder, op: OperatorRecord, index: int, what: str) -> np.ndarray:
+    data = b.tensor(index).array()
+    if data is None:
         raise op_error(b, op, f"{what} must be a constant tensor")
-    return t.data
+    return data
 
 
 def _padding(
@@ -70,14 +71,19 @@ def _padding(
 
 
 def _per_channel_multipliers(
-    b: CodeBuilder, op: Operator, inp: Tensor, filt: Tensor, out: Tensor, channels: int
+    b: CodeBuilder,
+    op: OperatorRecord,
+    inp: TensorRecord,
+    filt: TensorRecord,
+    out: TensorRecord,
+    channels: int,
 ) -> tuple[str, str]:
     """TFLite ``PopulateConvolutionQuantizationParams`` for int8: one (mult, shift)/channel."""
-    if np.any(filt.zero_points != 0):
+    if any(zp != 0 for zp in filt.zero_points):
         raise op_error(b, op, "filter zero points must be 0")
     mults, shifts = [], []
     for c in range(channels):
-        filter_scale = float(filt.scales[c if filt.scales.size > 1 else 0])
+        filter_scale = filt.scales[c if len(filt.scales) > 1 else 0]
         effective = quant.f32(inp.scale) * filter_scale / quant.f32(out.scale)
         m, s = quant.quantize_multiplier(effective)
         mults.append(m)
@@ -88,15 +94,15 @@ def _per_channel_multipliers(
     )
 
 
-def _bias(b: CodeBuilder, op: Operator) -> str:
+def _bias(b: CodeBuilder, op: OperatorRecord) -> str:
     if len(op.inputs) < 3 or op.inputs[2] < 0:
         return "0"
-    if b.tensor(op.inputs[2]).dtype != np.int32:
+    if b.tensor(op.inputs[2]).dtype != "int32":
         raise op_error(b, op, "bias must be int32")
     return b.ref(op.inputs[2])
 
 
-def _conv_like(b: CodeBuilder, op: Operator, depthwise: bool) -> None:
+def _conv_like(b: CodeBuilder, op: OperatorRecord, depthwise: bool) -> None:
     i_in, i_filt = op.inputs[0], op.inputs[1]
     i_out = op.outputs[0]
     _int8(b, op, i_in, i_filt, i_out)
@@ -118,7 +124,9 @@ def _conv_like(b: CodeBuilder, op: Operator, depthwise: bool) -> None:
         f_oc, fh, fw, filter_in_c = filt.shape
         depth_multiplier = 1
         if f_oc != out_c or in_c % filter_in_c or out_c % (in_c // filter_in_c):
-            raise op_error(b, op, f"filter shape {filt.shape} does not fit input {inp.shape}")
+            raise op_error(
+                b, op, f"filter shape {tuple(filt.shape)} does not fit input {tuple(inp.shape)}"
+            )
     try:
         pad_h = _padding(int(o["Padding"]), stride_h, dil_h, in_h, fh, out_h)
         pad_w = _padding(int(o["Padding"]), stride_w, dil_w, in_w, fw, out_w)
@@ -161,24 +169,24 @@ def _conv_like(b: CodeBuilder, op: Operator, depthwise: bool) -> None:
     )
 
 
-def lower_conv_2d(b: CodeBuilder, op: Operator) -> None:
+def lower_conv_2d(b: CodeBuilder, op: OperatorRecord) -> None:
     _conv_like(b, op, depthwise=False)
 
 
-def lower_depthwise_conv_2d(b: CodeBuilder, op: Operator) -> None:
+def lower_depthwise_conv_2d(b: CodeBuilder, op: OperatorRecord) -> None:
     _conv_like(b, op, depthwise=True)
 
 
-def lower_fully_connected(b: CodeBuilder, op: Operator) -> None:
+def lower_fully_connected(b: CodeBuilder, op: OperatorRecord) -> None:
     i_in, i_filt, i_out = op.inputs[0], op.inputs[1], op.outputs[0]
     _int8(b, op, i_in, i_filt, i_out)
     inp, filt, out = b.tensor(i_in), b.tensor(i_filt), b.tensor(i_out)
     if len(filt.shape) != 2:
-        raise op_error(b, op, f"filter must be 2-D, got {filt.shape}")
+        raise op_error(b, op, f"filter must be 2-D, got {tuple(filt.shape)}")
     out_depth, accum_depth = filt.shape
-    if inp.num_elements % accum_depth or out.num_elements % out_depth:
+    if inp.elements % accum_depth or out.elements % out_depth:
         raise op_error(b, op, "input/output sizes do not match the filter")
-    per_channel = filt.scales.size > 1
+    per_channel = len(filt.scales) > 1
     act_min, act_max = _activation(b, op, out)
     if per_channel:
         mult, shift = _per_channel_multipliers(b, op, inp, filt, out, out_depth)
@@ -192,7 +200,7 @@ def lower_fully_connected(b: CodeBuilder, op: Operator) -> None:
         op,
         "npb_fc_params",
         {
-            "batches": out.num_elements // out_depth,
+            "batches": out.elements // out_depth,
             "accum_depth": accum_depth,
             "out_depth": out_depth,
             "input_offset": -inp.zero_point,
@@ -210,7 +218,7 @@ def lower_fully_connected(b: CodeBuilder, op: Operator) -> None:
     )
 
 
-def _pool(b: CodeBuilder, op: Operator, kernel: str) -> None:
+def _pool(b: CodeBuilder, op: OperatorRecord, kernel: str) -> None:
     i_in, i_out = op.inputs[0], op.outputs[0]
     _int8(b, op, i_in, i_out)
     inp, out = b.tensor(i_in), b.tensor(i_out)
@@ -248,15 +256,15 @@ def _pool(b: CodeBuilder, op: Operator, kernel: str) -> None:
     b.call(op, f"{kernel}({params}, {b.ref(i_in)}, {b.ref(i_out)});")
 
 
-def lower_average_pool_2d(b: CodeBuilder, op: Operator) -> None:
+def lower_average_pool_2d(b: CodeBuilder, op: OperatorRecord) -> None:
     _pool(b, op, "npb_average_pool")
 
 
-def lower_max_pool_2d(b: CodeBuilder, op: Operator) -> None:
+def lower_max_pool_2d(b: CodeBuilder, op: OperatorRecord) -> None:
     _pool(b, op, "npb_max_pool")
 
 
-def _broadcast_strides(shape: tuple[int, ...], out_dims: list[int]) -> list[int]:
+def _broadcast_strides(shape: Sequence[int], out_dims: list[int]) -> list[int]:
     dims = extend_to_4d(shape)
     strides = contiguous_strides(dims)
     return [
@@ -264,7 +272,7 @@ def _broadcast_strides(shape: tuple[int, ...], out_dims: list[int]) -> list[int]
     ]
 
 
-def _binary(b: CodeBuilder, op: Operator, kind: str) -> None:
+def _binary(b: CodeBuilder, op: OperatorRecord, kind: str) -> None:
     i1, i2, i_out = op.inputs[0], op.inputs[1], op.outputs[0]
     _int8(b, op, i1, i2, i_out)
     in1, in2, out = b.tensor(i1), b.tensor(i2), b.tensor(i_out)
@@ -306,19 +314,19 @@ def _binary(b: CodeBuilder, op: Operator, kind: str) -> None:
     b.call(op, f"npb_binary({params}, {b.ref(i1)}, {b.ref(i2)}, {b.ref(i_out)});")
 
 
-def lower_add(b: CodeBuilder, op: Operator) -> None:
+def lower_add(b: CodeBuilder, op: OperatorRecord) -> None:
     _binary(b, op, "ADD")
 
 
-def lower_sub(b: CodeBuilder, op: Operator) -> None:
+def lower_sub(b: CodeBuilder, op: OperatorRecord) -> None:
     _binary(b, op, "SUB")
 
 
-def lower_mul(b: CodeBuilder, op: Operator) -> None:
+def lower_mul(b: CodeBuilder, op: OperatorRecord) -> None:
     _binary(b, op, "MUL")
 
 
-def lower_softmax(b: CodeBuilder, op: Operator) -> None:
+def lower_softmax(b: CodeBuilder, op: OperatorRecord) -> None:
     i_in, i_out = op.inputs[0], op.outputs[0]
     _int8(b, op, i_in, i_out)
     inp, out = b.tensor(i_in), b.tensor(i_out)
@@ -332,7 +340,7 @@ def lower_softmax(b: CodeBuilder, op: Operator) -> None:
         op,
         "npb_softmax_params",
         {
-            "outer": inp.num_elements // depth,
+            "outer": inp.elements // depth,
             "depth": depth,
             "input_multiplier": mult,
             "input_left_shift": left_shift,
@@ -342,7 +350,7 @@ def lower_softmax(b: CodeBuilder, op: Operator) -> None:
     b.call(op, f"npb_softmax({params}, {b.ref(i_in)}, {b.ref(i_out)});")
 
 
-def lower_logistic(b: CodeBuilder, op: Operator) -> None:
+def lower_logistic(b: CodeBuilder, op: OperatorRecord) -> None:
     i_in, i_out = op.inputs[0], op.outputs[0]
     _int8(b, op, i_in, i_out)
     inp, out = b.tensor(i_in), b.tensor(i_out)
@@ -353,7 +361,7 @@ def lower_logistic(b: CodeBuilder, op: Operator) -> None:
         op,
         "npb_logistic_params",
         {
-            "size": inp.num_elements,
+            "size": inp.elements,
             "input_zero_point": inp.zero_point,
             "input_range_radius": radius,
             "input_multiplier": mult,
@@ -364,7 +372,7 @@ def lower_logistic(b: CodeBuilder, op: Operator) -> None:
 
 
 def _requant(
-    b: CodeBuilder, op: Operator, real_multiplier: float, act_min: int, act_max: int
+    b: CodeBuilder, op: OperatorRecord, real_multiplier: float, act_min: int, act_max: int
 ) -> None:
     i_in, i_out = op.inputs[0], op.outputs[0]
     inp, out = b.tensor(i_in), b.tensor(i_out)
@@ -373,7 +381,7 @@ def _requant(
         op,
         "npb_requant_params",
         {
-            "size": inp.num_elements,
+            "size": inp.elements,
             "input_zero_point": inp.zero_point,
             "output_zero_point": out.zero_point,
             "multiplier": m,
@@ -385,13 +393,13 @@ def _requant(
     b.call(op, f"npb_requantize({params}, {b.ref(i_in)}, {b.ref(i_out)});")
 
 
-def lower_quantize(b: CodeBuilder, op: Operator) -> None:
+def lower_quantize(b: CodeBuilder, op: OperatorRecord) -> None:
     _int8(b, op, op.inputs[0], op.outputs[0])
     inp, out = b.tensor(op.inputs[0]), b.tensor(op.outputs[0])
     _requant(b, op, quant.f32(inp.scale) / quant.f32(out.scale), -128, 127)
 
 
-def lower_relu(b: CodeBuilder, op: Operator) -> None:
+def lower_relu(b: CodeBuilder, op: OperatorRecord) -> None:
     _int8(b, op, op.inputs[0], op.outputs[0])
     inp, out = b.tensor(op.inputs[0]), b.tensor(op.outputs[0])
     # TFLM CalculateReluOpData: lower bound zero_point + roundf(0 / scale), no upper bound.
@@ -399,7 +407,7 @@ def lower_relu(b: CodeBuilder, op: Operator) -> None:
     _requant(b, op, quant.f32(inp.scale) / quant.f32(out.scale), act_min, 127)
 
 
-def lower_relu6(b: CodeBuilder, op: Operator) -> None:
+def lower_relu6(b: CodeBuilder, op: OperatorRecord) -> None:
     i_in, i_out = op.inputs[0], op.outputs[0]
     _int8(b, op, i_in, i_out)
     inp = b.tensor(i_in)
@@ -408,16 +416,16 @@ def lower_relu6(b: CodeBuilder, op: Operator) -> None:
     upper = min(127, max(-128, int(quant.tflite_round(float(six))) + inp.zero_point))
     b.call(
         op,
-        f"npb_clamp({inp.num_elements}, {inp.zero_point}, {upper}, {b.ref(i_in)}, {b.ref(i_out)});",
+        f"npb_clamp({inp.elements}, {inp.zero_point}, {upper}, {b.ref(i_in)}, {b.ref(i_out)});",
     )
 
 
-def _axes(b: CodeBuilder, op: Operator, rank: int) -> list[int]:
+def _axes(b: CodeBuilder, op: OperatorRecord, rank: int) -> list[int]:
     axes = sorted({int(a) % rank for a in _const(b, op, op.inputs[1], "axis").reshape(-1)})
     return axes
 
 
-def _reduce(b: CodeBuilder, op: Operator, kind: str) -> None:
+def _reduce(b: CodeBuilder, op: OperatorRecord, kind: str) -> None:
     i_in, i_out = op.inputs[0], op.outputs[0]
     _int8(b, op, i_in, i_out)
     inp, out = b.tensor(i_in), b.tensor(i_out)
@@ -452,19 +460,19 @@ def _reduce(b: CodeBuilder, op: Operator, kind: str) -> None:
     b.call(op, f"{kernel}({params}, {b.ref(i_in)}, {b.ref(i_out)});")
 
 
-def lower_mean(b: CodeBuilder, op: Operator) -> None:
+def lower_mean(b: CodeBuilder, op: OperatorRecord) -> None:
     _reduce(b, op, "MEAN")
 
 
-def lower_sum(b: CodeBuilder, op: Operator) -> None:
+def lower_sum(b: CodeBuilder, op: OperatorRecord) -> None:
     _reduce(b, op, "SUM")
 
 
-def lower_reduce_max(b: CodeBuilder, op: Operator) -> None:
+def lower_reduce_max(b: CodeBuilder, op: OperatorRecord) -> None:
     _reduce(b, op, "MAX")
 
 
-def _pad(b: CodeBuilder, op: Operator) -> None:
+def _pad(b: CodeBuilder, op: OperatorRecord) -> None:
     i_in, i_out = op.inputs[0], op.outputs[0]
     _int8(b, op, i_in, i_out)
     inp, out = b.tensor(i_in), b.tensor(i_out)
@@ -473,7 +481,7 @@ def _pad(b: CodeBuilder, op: Operator) -> None:
     paddings = _const(b, op, op.inputs[1], "paddings").reshape(-1, 2).astype(np.int64)
     before = [0] * (4 - len(inp.shape)) + [int(p) for p in paddings[:, 0]]
     pad_value = out.zero_point
-    if op.opcode == "PADV2" and len(op.inputs) > 2 and op.inputs[2] >= 0:
+    if op.op == "PADV2" and len(op.inputs) > 2 and op.inputs[2] >= 0:
         pad_value = int(_const(b, op, op.inputs[2], "constant_values").reshape(-1)[0])
     params = b.params(
         op,
@@ -488,7 +496,7 @@ def _pad(b: CodeBuilder, op: Operator) -> None:
     b.call(op, f"npb_pad({params}, {b.ref(i_in)}, {b.ref(i_out)});")
 
 
-def lower_transpose(b: CodeBuilder, op: Operator) -> None:
+def lower_transpose(b: CodeBuilder, op: OperatorRecord) -> None:
     i_in, i_out = op.inputs[0], op.outputs[0]
     _int8(b, op, i_in, i_out)
     inp, out = b.tensor(i_in), b.tensor(i_out)
@@ -509,7 +517,7 @@ def lower_transpose(b: CodeBuilder, op: Operator) -> None:
     b.call(op, f"npb_transpose({params}, {b.ref(i_in)}, {b.ref(i_out)});")
 
 
-def lower_concatenation(b: CodeBuilder, op: Operator) -> None:
+def lower_concatenation(b: CodeBuilder, op: OperatorRecord) -> None:
     _int8(b, op, *op.inputs, op.outputs[0])
     out = b.tensor(op.outputs[0])
     if int(op.options.get("FusedActivationFunction", 0)) != 0:
@@ -536,8 +544,8 @@ def lower_concatenation(b: CodeBuilder, op: Operator) -> None:
 
 def _slice_params(
     b: CodeBuilder,
-    op: Operator,
-    in_shape: tuple[int, ...],
+    op: OperatorRecord,
+    in_shape: Sequence[int],
     begin: list[int],
     stride: list[int],
     counts: list[int],
@@ -555,7 +563,7 @@ def _slice_params(
     )
 
 
-def lower_strided_slice(b: CodeBuilder, op: Operator) -> None:
+def lower_strided_slice(b: CodeBuilder, op: OperatorRecord) -> None:
     i_in, i_out = op.inputs[0], op.outputs[0]
     _int8(b, op, i_in, i_out)
     inp = b.tensor(i_in)
@@ -588,13 +596,13 @@ def lower_strided_slice(b: CodeBuilder, op: Operator) -> None:
         start_list.append(indices.start if len(indices) else 0)
         stride_list.append(stride)
         counts.append(len(indices))
-    if int(np.prod(counts)) != b.tensor(i_out).num_elements:
+    if int(np.prod(counts)) != b.tensor(i_out).elements:
         raise op_error(b, op, "computed slice size differs from the output tensor's")
     params = _slice_params(b, op, inp.shape, start_list, stride_list, counts)
     b.call(op, f"npb_slice({params}, {b.ref(i_in)}, {b.ref(i_out)});")
 
 
-def lower_slice(b: CodeBuilder, op: Operator) -> None:
+def lower_slice(b: CodeBuilder, op: OperatorRecord) -> None:
     i_in, i_out = op.inputs[0], op.outputs[0]
     _int8(b, op, i_in, i_out)
     inp = b.tensor(i_in)
@@ -607,7 +615,7 @@ def lower_slice(b: CodeBuilder, op: Operator) -> None:
     b.call(op, f"npb_slice({params}, {b.ref(i_in)}, {b.ref(i_out)});")
 
 
-LOWERINGS: dict[str, Callable[[CodeBuilder, Operator], None]] = {
+LOWERINGS: dict[str, Callable[[CodeBuilder, OperatorRecord], None]] = {
     "CONV_2D": lower_conv_2d,
     "DEPTHWISE_CONV_2D": lower_depthwise_conv_2d,
     "FULLY_CONNECTED": lower_fully_connected,
