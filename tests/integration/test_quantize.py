@@ -245,3 +245,32 @@ def test_sqnr_formula() -> None:
     assert sqnr_db(reference, reference + np.array([[0.2, 0.0], [0.0, 0.0]])) == pytest.approx(20.0)
     assert sqnr_db(reference, reference) == math.inf
     assert sqnr_db(np.zeros(3), np.ones(3)) is None
+
+
+def test_float_tflite_is_quantized_with_tensorflows_calibrator(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    """A float .tflite (the sine model shipped in the tflite-micro wheel) becomes full int8,
+    and its fidelity is measured against the float model itself."""
+    import tflite_micro
+
+    from npubench.compilers.vela import compile_for_board
+    from npubench.models.prepare import prepare_model
+    from npubench.models.quantize import check_int8_tflite
+    from npubench.models.source import resolve_source
+    from npubench.targets import get_target
+
+    monkeypatch.setenv("NPUBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    sine = Path(tflite_micro.__file__).parent / "python" / "tflite_micro" / "sine_float.tflite"
+    if not sine.exists():
+        pytest.skip("the tflite-micro wheel ships no sine_float.tflite")
+    calib = np.random.default_rng(1).uniform(0, 2 * np.pi, (64, 1)).astype(np.float32)
+    np.save(tmp_path / "calib.npy", calib)
+    prepared = prepare_model(resolve_source(str(sine)), calibration=tmp_path / "calib.npy")
+    assert check_int8_tflite(prepared.int8_tflite) == ((1, 1), (1, 1))
+    assert prepared.float_reference is not None and prepared.float_reference.suffix == ".tflite"
+    assert prepared.fidelity.calibration.startswith("npy:")
+    # A 3-layer sine regressor quantizes well; 20 dB leaves room for calibration noise.
+    assert prepared.fidelity.sqnr_db is not None and prepared.fidelity.sqnr_db > 20
+    report = compile_for_board(prepared.int8_tflite, get_target("hx-we2"), "Performance")
+    assert report.cycles_total > 0

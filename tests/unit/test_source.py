@@ -188,15 +188,6 @@ def test_tflite_truncated(tmp_path: Path, sine_tflite: Path) -> None:
     assert "truncated or corrupt" in err.message
 
 
-def test_float_tflite_is_refused_by_prepare(sine_tflite: Path) -> None:
-    from npubench.models.prepare import prepare_model
-
-    with pytest.raises(ModelError) as info:
-        prepare_model(resolve_source(str(sine_tflite)))
-    assert "float .tflite" in info.value.message
-    assert "ONNX" in (info.value.hint or "")
-
-
 # --- PyTorch -----------------------------------------------------------------------------------
 
 

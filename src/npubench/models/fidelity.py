@@ -38,12 +38,31 @@ def top1_agreement(reference: np.ndarray, approximation: np.ndarray) -> float:
 
 
 def run_float_reference(onnx_path: Path, samples: np.ndarray) -> np.ndarray:
-    """Outputs of the float ONNX model, one row per sample (source layout)."""
+    """Outputs of the float model (ONNX, or a float .tflite), one row per sample (source layout)."""
+    if Path(onnx_path).suffix == ".tflite":
+        return _run_float_tflite(Path(onnx_path), samples)
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     return np.stack([session.run(None, {name: x[None].astype(np.float32)})[0][0] for x in samples])
+
+
+def _run_float_tflite(path: Path, samples: np.ndarray) -> np.ndarray:
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interpreter = Interpreter(
+        model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_REF
+    )
+    interpreter.allocate_tensors()
+    inp = interpreter.get_input_details()[0]
+    out = interpreter.get_output_details()[0]
+    results = []
+    for x in samples:
+        interpreter.set_tensor(inp["index"], x[None].astype(np.float32))
+        interpreter.invoke()
+        results.append(interpreter.get_tensor(out["index"])[0].astype(np.float64))
+    return np.stack(results)
 
 
 def run_int8(tflite_path: Path, samples: np.ndarray) -> np.ndarray:

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from npubench.cache import cache_key, cached_dir, file_sha256
-from npubench.errors import ModelError
 from npubench.models.calibration import calibration_source_id, make_sample_set
 from npubench.models.export import ONNX_OPSET, export_onnx
 from npubench.models.fidelity import measure_fidelity
@@ -27,6 +26,7 @@ from npubench.models.quantize import (
     CONVERTER_OPTIONS,
     check_int8_tflite,
     converter_versions,
+    quantize_float_tflite,
     quantize_onnx,
 )
 from npubench.models.source import ModelSource
@@ -36,6 +36,7 @@ PREPARE_VERSION = 1  # bump when the conversion recipe changes in a way versions
 CACHE_NAMESPACE = "quantized"
 ONNX_FILE = "model.onnx"
 INT8_FILE = "model_int8.tflite"
+FLOAT_TFLITE_FILE = "model_float.tflite"
 META_FILE = "prepared.json"
 PROBE_SAMPLES = 2  # held-out samples the worker uses to identify the output layout
 
@@ -80,13 +81,6 @@ def prepare_model(
     """Quantize ``source`` to int8 TFLite (cached) and measure its fidelity on held-out samples."""
     if source.kind == "tflite-int8":
         return _prepare_given_int8(source)
-    if source.kind == "tflite-float":
-        raise ModelError(
-            f"{source.name}: float .tflite models cannot be quantized here (TensorFlow's int8 "
-            "converter needs the TF graph, and no offline TFLite -> ONNX route gives correct "
-            "results)",
-            hint="give the model's ONNX or PyTorch source, or an already int8 .tflite",
-        )
     calibration_id = calibration_source_id(calibration)
     options = {
         "calib_samples": calib_samples,
@@ -118,16 +112,25 @@ def _build(
 ) -> None:
     started = time.monotonic()
     samples = make_sample_set(calibration, source.input_shape, calib_samples, eval_samples, seed)
-    onnx_path = export_onnx(source, folder / ONNX_FILE)
     # Kept on failure so the conversion log the error points to still exists.
     scratch = Path(tempfile.mkdtemp(prefix="npubench-quantize-"))
-    result = quantize_onnx(
-        onnx_path,
-        samples.calibration,
-        samples.evaluation[:PROBE_SAMPLES],
-        work_dir=scratch,
-        out_path=folder / INT8_FILE,
-    )
+    if source.kind == "tflite-float":
+        # The float model itself is the reference; TF's calibrator quantizes the flatbuffer.
+        assert source.path is not None
+        onnx_path = folder / FLOAT_TFLITE_FILE
+        shutil.copyfile(source.path, onnx_path)
+        result = quantize_float_tflite(
+            onnx_path, samples.calibration, work_dir=scratch, out_path=folder / INT8_FILE
+        )
+    else:
+        onnx_path = export_onnx(source, folder / ONNX_FILE)
+        result = quantize_onnx(
+            onnx_path,
+            samples.calibration,
+            samples.evaluation[:PROBE_SAMPLES],
+            work_dir=scratch,
+            out_path=folder / INT8_FILE,
+        )
     shutil.copyfile(scratch / "convert.log", folder / "convert.log")
     shutil.rmtree(scratch, ignore_errors=True)
     fidelity = measure_fidelity(
@@ -174,7 +177,9 @@ def _load_prepared(folder: Path, cached: bool) -> PreparedModel:
     return PreparedModel(
         name=meta["name"],
         int8_tflite=folder / INT8_FILE,
-        float_reference=folder / ONNX_FILE,
+        float_reference=next(
+            (folder / f for f in (ONNX_FILE, FLOAT_TFLITE_FILE) if (folder / f).exists()), None
+        ),
         fidelity=Fidelity(**meta["fidelity"]),
         calibration_source=meta["calibration_source"],
         input_shape=tuple(meta["input_shape"]),

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -92,6 +93,30 @@ def quantize_onnx(
         "probe": str((work_dir / "probe.npy").resolve()),
         "out_dir": str(work_dir.resolve()),
     }
+    return _run_worker(request, Path(onnx_path).name, work_dir, out_path)
+
+
+def quantize_float_tflite(
+    tflite_path: Path, calibration: np.ndarray, work_dir: Path, out_path: Path
+) -> QuantizeResult:
+    """Quantize a float .tflite to full-integer int8 with TensorFlow's calibrator.
+
+    ``calibration`` holds float32 samples in the model's own (TFLite) layout, one per row.
+    """
+    work_dir.mkdir(parents=True, exist_ok=True)
+    np.save(work_dir / "calibration.npy", calibration.astype(np.float32))
+    request = {
+        "tflite_float": str(Path(tflite_path).resolve()),
+        "calibration": str((work_dir / "calibration.npy").resolve()),
+        "out_dir": str(work_dir.resolve()),
+    }
+    return _run_worker(request, Path(tflite_path).name, work_dir, out_path)
+
+
+def _run_worker(
+    request: dict[str, Any], model_name: str, work_dir: Path, out_path: Path
+) -> QuantizeResult:
+    """Run the conversion worker in a subprocess (TensorFlow's memory and logs stay there)."""
     (work_dir / "request.json").write_text(json.dumps(request, indent=2))
     log_path = work_dir / "convert.log"
     started = time.monotonic()
@@ -108,13 +133,13 @@ def quantize_onnx(
             )
         except subprocess.TimeoutExpired as exc:
             raise ModelError(
-                f"int8 conversion of {onnx_path.name} took over {CONVERSION_TIMEOUT_S} s",
+                f"int8 conversion of {model_name} took over {CONVERSION_TIMEOUT_S} s",
                 hint=f"see the conversion log {log_path}",
             ) from exc
     result_path = work_dir / "result.json"
     if not result_path.exists():
         raise ModelError(
-            f"int8 conversion of {onnx_path.name} crashed (exit status {proc.returncode}): "
+            f"int8 conversion of {model_name} crashed (exit status {proc.returncode}): "
             f"{_log_tail(log_path)}",
             hint=f"see the full conversion log {log_path}",
         )
@@ -124,17 +149,18 @@ def quantize_onnx(
             result["stage"], "the conversion worker"
         )
         raise ModelError(
-            f"{stage} failed for {onnx_path.name}: {result['error']}",
+            f"{stage} failed for {model_name}: {result['error']}",
             hint="int8 TFLite needs standard ops that TFLite can quantize (Conv, Gemm, pooling, "
             f"ReLU, Add, ...); the conversion log is {log_path}",
         )
     out_path = Path(out_path)
     out_path.write_bytes(Path(result["tflite"]).read_bytes())
     input_shape, output_shape = check_int8_tflite(out_path)
+    output_layout = result["output_layout"]
     return QuantizeResult(
         tflite=out_path,
         input_layout=tuple(result["input_layout"]),
-        output_layout=tuple(result["output_layout"]),
+        output_layout=tuple(output_layout) if output_layout else tuple(range(len(output_shape))),
         input_shape=input_shape,
         output_shape=output_shape,
         float_graph_max_error=float(result["float_graph_max_error"]),
