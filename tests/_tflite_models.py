@@ -32,6 +32,7 @@ MODEL_NAMES = (
     "small_convnet",
     "degenerate_softmax",
     "float_conv",
+    "gather_head",
 )
 
 
@@ -141,6 +142,12 @@ def _build_all(out_dir: Path) -> None:
         x = layers.Dense(4, kernel_initializer=tiny, bias_initializer="zeros")(x)
         return layers.Softmax()(x)
 
+    def gather_head(x):
+        # GATHER: TFLM runs it, Ethos-U falls back to the CPU, npubench's C generator has none.
+        x = layers.Conv2D(4, 3, padding="same", bias_initializer=bias)(x)
+        x = layers.Reshape((8 * 8 * 4,))(x)
+        return layers.Lambda(lambda t: tf.gather(t, list(range(0, 20, 2)), axis=1))(x)
+
     specs = {
         "conv_same_s2": ((16, 16, 3), conv_same_s2, True),
         "conv_valid_dilated": ((10, 10, 2), conv_valid_dilated, True),
@@ -151,6 +158,7 @@ def _build_all(out_dir: Path) -> None:
         "small_convnet": ((16, 16, 3), small_convnet, True),
         "degenerate_softmax": ((8,), degenerate_softmax, True),
         "float_conv": ((16, 16, 3), conv_same_s2, False),
+        "gather_head": ((8, 8, 3), gather_head, True),
     }
     assert tuple(specs) == MODEL_NAMES
     for name, (shape, body, quantize) in specs.items():

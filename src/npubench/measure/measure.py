@@ -824,6 +824,29 @@ def _cgen_version() -> str:
     return cache_key({str(p.relative_to(root)): file_sha256(p) for p in files})
 
 
+def _with_fallback_targets(error: Any, tflite: Path) -> MeasurementError:
+    """The generator's error, plus the NPU targets on which that layer falls back to the CPU
+    (where its cost would come from this code path, so it matters that it is missing)."""
+    from npubench.analysis.graph import analyze_tflite
+    from npubench.predict.fit import check_fit
+    from npubench.targets import all_targets
+
+    analysis = analyze_tflite(tflite)
+    fallback = []
+    for board in all_targets().values():
+        if board.npu is None or board.npu.family == "cpu":
+            continue
+        placement = check_fit(analysis, board).placement
+        if any(p.index == error.layer and p.placement == "cpu" for p in placement):
+            fallback.append(board.name)
+    where = (
+        f"; on {', '.join(fallback)} this layer would fall back to the CPU"
+        if fallback
+        else "; no NPU target runs it on the CPU"
+    )
+    return MeasurementError(f"{error.message}{where}", hint=error.hint)
+
+
 def _check_arena_fits(model: str, target: str, arena_bytes: int) -> None:
     """Refuse a model whose activation arena cannot fit the board's largest RAM."""
     from npubench.targets import get_target
@@ -846,11 +869,15 @@ def _start_emulator(
     """Generate the model's C, build the harness for ``target`` and boot it in QEMU."""
     from npubench.cache import cache_key, cached_dir, file_sha256
     from npubench.compilers.cgen import generate_c
+    from npubench.compilers.cgen.generator import UnsupportedOperatorError
 
     progress(f"{prepared.name}: generating C (npubench cgen)")
 
     def build(folder: Path) -> None:
-        cg = generate_c(prepared.int8_tflite, folder, prefix="npb_model")
+        try:
+            cg = generate_c(prepared.int8_tflite, folder, prefix="npb_model")
+        except UnsupportedOperatorError as e:
+            raise _with_fallback_targets(e, prepared.int8_tflite) from e
         figures = {
             "arena_bytes": cg.arena_bytes,
             "constant_bytes": cg.constant_bytes,

@@ -98,13 +98,24 @@ def _single_io(graph: ModelRecord, path: Path) -> tuple[TensorRecord, TensorReco
     return inp, out
 
 
+class UnsupportedOperatorError(CompilerError):
+    """The model has an operator the generator has no kernel for (``op`` at ``layer``)."""
+
+    def __init__(self, message: str, hint: str, op: str, layer: int) -> None:
+        super().__init__(message, hint)
+        self.op = op
+        self.layer = layer
+
+
 def _check_supported(graph: ModelRecord) -> None:
     for op in graph.operators:
         if op.op not in LOWERINGS and op.op not in ALIAS_OPS:
             out = graph.tensors[op.outputs[0]].name if op.outputs else "?"
-            raise CompilerError(
+            raise UnsupportedOperatorError(
                 f"cgen does not support operator {op.op} (layer {op.index}, output {out!r})",
                 hint=f"supported operators: {', '.join(SUPPORTED_OPS)}",
+                op=op.op,
+                layer=op.index,
             )
 
 
