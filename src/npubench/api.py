@@ -28,8 +28,9 @@ def zoo() -> list[dict[str, Any]]:
     out = []
     for entry in ZOO.values():
         # Vela's nn_macs convention (pooling counted), as the published model facts use.
-        params, macs = count_params_macs(entry.build(seed=0), entry.input_shape,
-                                         include_pooling=True)
+        params, macs = count_params_macs(
+            entry.build(seed=0), entry.input_shape, include_pooling=True
+        )
         out.append(
             {
                 "name": entry.name,

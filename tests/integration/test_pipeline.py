@@ -37,9 +37,23 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, cache_dir: Path) -> None:
 
 def test_bench_json_store_and_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "r.sqlite"
-    code, out, err = run_cli(["bench", "-m", "zoo:autoenc", "-t", "hx-we2", "--optimise", "Size",
-                              "--db", str(db), "--json", "--report", str(tmp_path / "rep")],
-                             capsys)
+    code, out, err = run_cli(
+        [
+            "bench",
+            "-m",
+            "zoo:autoenc",
+            "-t",
+            "hx-we2",
+            "--optimise",
+            "Size",
+            "--db",
+            str(db),
+            "--json",
+            "--report",
+            str(tmp_path / "rep"),
+        ],
+        capsys,
+    )
     assert code == 0, err
     results = json.loads(out)
     compiled = next(r for r in results if r["kind"] == "compiled")
@@ -89,8 +103,21 @@ def test_bench_json_store_and_report(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "inference_us" in (tmp_path / "rep" / "report.csv").read_text()
 
     # A second run reuses the cached artifacts.
-    code, out, _ = run_cli(["bench", "-m", "zoo:autoenc", "-t", "hx-we2", "--optimise", "Size",
-                            "--db", str(db), "--json"], capsys)
+    code, out, _ = run_cli(
+        [
+            "bench",
+            "-m",
+            "zoo:autoenc",
+            "-t",
+            "hx-we2",
+            "--optimise",
+            "Size",
+            "--db",
+            str(db),
+            "--json",
+        ],
+        capsys,
+    )
     assert code == 0
     again = next(r for r in json.loads(out) if r["kind"] == "compiled")
     assert again["compiler"]["cached"] is True
@@ -101,10 +128,13 @@ def test_bench_json_store_and_report(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "## autoenc" in out and "| target |" in out and "hx-we2" in out
 
 
-def test_predict_all_targets_goes_on_past_misfits(tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_cli(["predict", "-m", "zoo:autoenc", "-t", "all", "--analytical",
-                              "--no-store", "--json"], capsys)
+def test_predict_all_targets_goes_on_past_misfits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_cli(
+        ["predict", "-m", "zoo:autoenc", "-t", "all", "--analytical", "--no-store", "--json"],
+        capsys,
+    )
     assert code == 0, err
     results = json.loads(out)
     from npubench.targets import target_names
@@ -120,16 +150,17 @@ def test_predict_all_targets_goes_on_past_misfits(tmp_path: Path,
             assert r["message"], r["target"]
 
 
-def test_unknown_target_and_bad_model_are_clear(tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_target_and_bad_model_are_clear(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     db = tmp_path / "r.sqlite"
-    code, _, err = run_cli(["bench", "-m", "zoo:autoenc", "-t", "hx-we3", "--db", str(db)],
-                           capsys)
+    code, _, err = run_cli(["bench", "-m", "zoo:autoenc", "-t", "hx-we3", "--db", str(db)], capsys)
     assert code == 2 and "hx-we2" in err
     bad = tmp_path / "model.onnx"
     bad.write_text("this is not an ONNX model")
     code, _, err = run_cli(["bench", "-m", str(bad), "-t", "hx-we2", "--db", str(db)], capsys)
     assert code == 2 and "model.onnx" in err and "hint" in err
-    code, _, err = run_cli(["bench", "-m", str(tmp_path / "missing.tflite"), "-t", "hx-we2",
-                            "--db", str(db)], capsys)
+    code, _, err = run_cli(
+        ["bench", "-m", str(tmp_path / "missing.tflite"), "-t", "hx-we2", "--db", str(db)], capsys
+    )
     assert code == 2 and "missing.tflite" in err

@@ -247,9 +247,9 @@ def test_sqnr_formula() -> None:
     assert sqnr_db(np.zeros(3), np.ones(3)) is None
 
 
-def test_float_tflite_is_quantized_with_tensorflows_calibrator(tmp_path: Path,
-                                                              monkeypatch: pytest.MonkeyPatch
-                                                              ) -> None:
+def test_float_tflite_is_quantized_with_tensorflows_calibrator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A float .tflite (the sine model shipped in the tflite-micro wheel) becomes full int8,
     and its fidelity is measured against the float model itself."""
     import tflite_micro

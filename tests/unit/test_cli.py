@@ -63,8 +63,9 @@ def test_results_json_and_export(tmp_path: Path, capsys: pytest.CaptureFixture[s
         ["results", "--db", str(db), "--export", str(tmp_path / "o.xls")], capsys
     )
     assert code == 2 and ".csv, .json, .parquet" in err
-    code, _, _ = run_cli(["results", "--db", str(db), "--export", str(tmp_path / "o.parquet")],
-                         capsys)
+    code, _, _ = run_cli(
+        ["results", "--db", str(db), "--export", str(tmp_path / "o.parquet")], capsys
+    )
     import pyarrow.parquet as pq
 
     table = pq.read_table(tmp_path / "o.parquet")
@@ -109,29 +110,43 @@ def test_model_groups_expand() -> None:
     assert expand_models(["zoo:resnet", "my.onnx"]) == ["zoo:resnet", "my.onnx"]
 
 
-REFERENCE_TRACE = (Path(__file__).resolve().parents[3] / "shared" / "reference"
-                   / "hxwe2_yolov1_size_power_trace.csv")
+REFERENCE_TRACE = (
+    Path(__file__).resolve().parents[3]
+    / "shared"
+    / "reference"
+    / "hxwe2_yolov1_size_power_trace.csv"
+)
 
 
 @pytest.mark.skipif(not REFERENCE_TRACE.exists(), reason="shared/reference not beside the repo")
-def test_trace_analyze_finds_the_reference_inference(tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_trace_analyze_finds_the_reference_inference(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     png = tmp_path / "trace.png"
-    code, out, _ = run_cli(["trace", "analyze", str(REFERENCE_TRACE), "--json", "--plot",
-                            str(png)], capsys)
+    code, out, _ = run_cli(
+        ["trace", "analyze", str(REFERENCE_TRACE), "--json", "--plot", str(png)], capsys
+    )
     assert code == 0
     data = json.loads(out)
     [window] = data["windows"]
     assert 16127.5 <= window["start_ms"] <= 16128.5 and 16129.5 <= window["end_ms"] <= 16131.0
-    assert set(window) >= {"start_ms", "end_ms", "duration_ms", "mean_power_mw",
-                           "peak_power_mw", "energy_uj", "net_energy_uj"}
+    assert set(window) >= {
+        "start_ms",
+        "end_ms",
+        "duration_ms",
+        "mean_power_mw",
+        "peak_power_mw",
+        "energy_uj",
+        "net_energy_uj",
+    }
     assert 80 < data["baseline_mw"] < 90
     assert 0 < window["net_energy_uj"] < window["energy_uj"]
     assert png.stat().st_size > 10_000
 
 
-def test_trace_analyze_bad_file_is_a_clear_error(tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_trace_analyze_bad_file_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = tmp_path / "t.csv"
     bad.write_text("a,b\nx,y\n")
     code, _, err = run_cli(["trace", "analyze", str(bad)], capsys)

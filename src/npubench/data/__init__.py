@@ -23,6 +23,8 @@ def reference_dir() -> Path:
 def reference_file(name: str) -> Path:
     path = reference_dir() / name
     if not path.is_file():
-        raise NpubenchError(f"reference file {path} is missing",
-                            f"restore it, or point ${REFERENCE_ENV} at a folder holding {name}")
+        raise NpubenchError(
+            f"reference file {path} is missing",
+            f"restore it, or point ${REFERENCE_ENV} at a folder holding {name}",
+        )
     return path
