@@ -1,4 +1,4 @@
-"""The code base stays ruff-clean (lint and format): checked by the test suite, so CI enforces it."""
+"""The code base stays ruff-clean (lint and format): the suite checks it, so CI does."""
 
 from __future__ import annotations
 
