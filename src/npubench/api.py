@@ -13,7 +13,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from npubench.pipeline import BenchOptions, Progress, _quiet, compile_on, expand_targets, prepare
+from npubench.errors import CompilerError, TargetError
+from npubench.pipeline import (
+    BenchOptions,
+    Progress,
+    _quiet,
+    compile_on,
+    expand_targets,
+    has_compiler,
+    prepare,
+)
 from npubench.pipeline import bench as _bench
 from npubench.schema import BenchResult
 from npubench.store import ResultStore
@@ -55,7 +64,19 @@ def targets() -> list[Board]:
 def compile(model: str, target: str, progress: Progress = _quiet, **options: Any) -> BenchResult:
     """Quantize (cached) and compile one model for one target; nothing is stored."""
     opts = BenchOptions(**options)
-    [board] = expand_targets([target])
+    boards = expand_targets([target])
+    if len(boards) != 1:
+        raise TargetError(
+            f"compile takes one target; {target!r} names {len(boards)}",
+            "use `npubench bench` for several targets",
+        )
+    [board] = boards
+    if not has_compiler(board):
+        # Say so before minutes of quantization, not after.
+        raise CompilerError(
+            f"no compiler for {board.name} ({board.toolchain}) is installed here",
+            "use `npubench predict` for this target, or an Ethos-U target for compiled figures",
+        )
     bundle = prepare(model, opts, progress)
     return compile_on(bundle, board, opts)
 
@@ -65,13 +86,19 @@ def bench(
     targets: Sequence[str],
     db: str | Path | None = None,
     progress: Progress = _quiet,
+    optimise_modes: Sequence[str] | None = None,
     **options: Any,
 ) -> list[BenchResult]:
     """Every model on every target, stored in the results store at ``db``: compiled figures
-    where a real compiler exists, and the calibrated five-stage prediction built on them."""
+    where a real compiler exists, and the calibrated five-stage prediction built on them.
+
+    ``optimise_modes`` (e.g. ["Size", "Performance"]) compiles Ethos-U targets in each mode.
+    """
     opts = BenchOptions(**options)
     with ResultStore(db) as store:
-        return _bench(models, targets, opts, store=store, progress=progress)
+        return _bench(
+            models, targets, opts, store=store, progress=progress, optimise_modes=optimise_modes
+        )
 
 
 def predict(

@@ -6,6 +6,8 @@ functions; they report progress through a callback so that the CLI can draw it w
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +57,9 @@ class BenchOptions:
             raise CompilerError(
                 f"unknown --optimise {self.optimise!r}", f"use one of {', '.join(OPTIMISE_MODES)}"
             )
-        if self.clock_mhz is not None and self.clock_mhz <= 0:
+        if self.clock_mhz is not None and not (
+            math.isfinite(self.clock_mhz) and self.clock_mhz > 0
+        ):
             raise TargetError(f"--clock-mhz must be positive, got {self.clock_mhz:g}")
 
     def as_dict(self) -> dict[str, Any]:
@@ -68,6 +72,11 @@ class BenchOptions:
             "tflm_checks": self.tflm_checks,
             "seed": self.seed,
         }
+
+
+def has_compiler(board: Board) -> bool:
+    """Whether a real compiler for the board is installed here (Vela, for Ethos-U boards)."""
+    return board.npu is not None and board.npu.family == "ethos-u"
 
 
 def expand_models(specs: Sequence[str]) -> list[str]:
@@ -103,6 +112,7 @@ class PreparedBundle:
     prepared: Any  # npubench.models.prepare.PreparedModel
     analysis: Any  # npubench.analysis.graph_types.GraphAnalysis
     timings_s: dict[str, float] = field(default_factory=dict)
+    spec: str = ""  # the model as the user gave it (a path, zoo:<name>, file.py:Class)
 
 
 def prepare(spec: str, options: BenchOptions, progress: Progress = _quiet) -> PreparedBundle:
@@ -129,7 +139,7 @@ def prepare(spec: str, options: BenchOptions, progress: Progress = _quiet) -> Pr
         progress(f"{source.name}: graph analysis")
         analysis = analyze_tflite(prepared.int8_tflite)
     timings["analysis_s"] = time.perf_counter() - t0
-    return PreparedBundle(prepared=prepared, analysis=analysis, timings_s=timings)
+    return PreparedBundle(prepared=prepared, analysis=analysis, timings_s=timings, spec=spec)
 
 
 def result_skeleton(bundle: PreparedBundle, board: Board, options: BenchOptions) -> BenchResult:
@@ -145,12 +155,14 @@ def result_skeleton(bundle: PreparedBundle, board: Board, options: BenchOptions)
         provenance=base_provenance(
             model_sha256=p.sha256,
             source_sha256=getattr(p, "source_sha256", None),
-            source=getattr(p, "source_spec", p.name),
+            source=bundle.spec or p.name,
             calibration=p.calibration_source,
             converter=p.converter,
         ),
         details={
             "macs": bundle.analysis.total_macs,
+            # zoo --json and the published facts count pooling too (Vela's nn_macs).
+            "macs_convention": "conv, depthwise and fully connected MACs; pooling not counted",
             "params": bundle.analysis.total_params,
             "peak_activation_bytes": bundle.analysis.peak_activation_bytes,
             "tflm_arena_bytes": bundle.analysis.tflm_arena_bytes,
@@ -165,7 +177,7 @@ def _compile_vela(
 ) -> tuple[BenchResult, Any]:
     """Compile with Vela and turn its report into a ``compiled`` result."""
     result = result_skeleton(bundle, board, options)
-    if board.npu is None or board.npu.family != "ethos-u":
+    if not has_compiler(board):
         raise CompilerError(
             f"no compiler for {board.name} ({board.toolchain}) is installed here",
             "use `npubench predict` for this target, or an Ethos-U target for compiled figures",
@@ -180,10 +192,9 @@ def _compile_vela(
     result.memory = {"sram_bytes": report.sram_used_bytes, "flash_bytes": report.flash_used_bytes}
     result.fit = dict(report.fit)
     result.placement = list(report.layers)
-    result.ops = {
-        "npu": sum(1 for layer in report.layers if layer.placement == "npu"),
-        "cpu": sum(1 for layer in report.layers if layer.placement != "npu"),
-    }
+    # Vela's own operator count (its per-layer CSV also lists lowered sub-steps, e.g. a fused
+    # ReLU, as rows): the same figure the predicted result carries.
+    result.ops = dict(report.ops)
     result.compiler = {
         "name": "vela",
         "version": report.vela_version,
@@ -233,6 +244,8 @@ def predict_on(
     skeleton = result_skeleton(bundle, board, options)
     result.fidelity = skeleton.fidelity
     result.options = {**skeleton.options, "mode": "compiled" if vela_report else "analytical"}
+    if vela_report is None:
+        result.options["optimise"] = None  # a compiler option; no compiler ran
     result.provenance = {**skeleton.provenance, **result.provenance}
     result.details = {**skeleton.details, **result.details}
     return result
@@ -240,27 +253,34 @@ def predict_on(
 
 def bench_on(bundle: PreparedBundle, board: Board, options: BenchOptions) -> list[BenchResult]:
     """Compiled figures where a real compiler exists, and the prediction built on them."""
-    if board.npu is not None and board.npu.family == "ethos-u":
+    if has_compiler(board):
         compiled, report = _compile_vela(bundle, board, options)
         return [compiled, predict_on(bundle, board, options, report)]
     return [predict_on(bundle, board, options)]
 
 
 def failed_result(
-    model: str,
+    bundle: PreparedBundle,
     board_name: str,
     options: BenchOptions,
     error: NpubenchError,
     kind: Kind = "compiled",
 ) -> BenchResult:
+    """A target that failed: its error, with the model's identity and provenance."""
+    p = bundle.prepared
     return BenchResult(
-        model=model,
+        model=p.name,
         target=board_name,
         kind=kind,
         status="failed",
         message=str(error),
+        fidelity=p.fidelity,
         options=options.as_dict(),
-        provenance=base_provenance(),
+        provenance=base_provenance(
+            model_sha256=p.sha256,
+            source_sha256=getattr(p, "source_sha256", None),
+            source=bundle.spec or p.name,
+        ),
     )
 
 
@@ -291,29 +311,37 @@ def bench(
     store: Any | None = None,
     progress: Progress = _quiet,
     mode: str = "bench",
+    optimise_modes: Sequence[str] | None = None,
 ) -> list[BenchResult]:
     """Every model on every target (see ``MODES``). A failure on one target is recorded and the
     rest go on; a model that does not fit a target is a result, not an error.
 
     A failure to prepare a model (bad file, bad calibration data) is raised: nothing useful
-    can be done with that model on any target.
+    can be done with that model on any target. ``optimise_modes`` (Vela's Performance/Size)
+    multiply only the boards that have a compiler; elsewhere they would duplicate results.
     """
     import uuid
 
     run, action, kind = MODES[mode]
+    modes = list(optimise_modes or [options.optimise])
+    for m in modes:
+        BenchOptions(optimise=m)  # validates the name before anything runs
     boards = expand_targets(targets)
     group_id = uuid.uuid4().hex
     results: list[BenchResult] = []
     for spec in expand_models(models):
         bundle = prepare(spec, options, progress)
         for board in boards:
-            progress(f"{bundle.prepared.name}: {action} on {board.name}")
-            try:
-                cell = run(bundle, board, options)
-            except NpubenchError as e:
-                cell = [failed_result(bundle.prepared.name, board.name, options, e, kind)]
-            for result in cell:
-                results.append(result)
-                if store is not None:
-                    store.add(result, group_id=group_id)
+            board_modes = modes if has_compiler(board) and mode != "analytical" else modes[:1]
+            for optimise in board_modes:
+                opts = dataclasses.replace(options, optimise=optimise)
+                progress(f"{bundle.prepared.name}: {action} on {board.name}")
+                try:
+                    cell = run(bundle, board, opts)
+                except NpubenchError as e:
+                    cell = [failed_result(bundle, board.name, opts, e, kind)]
+                for result in cell:
+                    results.append(result)
+                    if store is not None:
+                        store.add(result, group_id=group_id)
     return results

@@ -42,8 +42,36 @@ def test_unknown_target_suggests_close_names(capsys: pytest.CaptureFixture[str])
 def test_unwritable_db_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    code, _, err = run_cli(["results", "--db", str(blocker / "r.sqlite")], capsys)
+    # A writing command names the folder it cannot create (before any model work starts).
+    code, _, err = run_cli(
+        ["bench", "-m", "zoo:autoenc", "-t", "hx-we2", "--db", str(blocker / "r.sqlite")], capsys
+    )
     assert code == 2 and "cannot create the folder" in err and "--db" in err
+    # A reading command never creates a store: it says there is none.
+    code, _, err = run_cli(["results", "--db", str(tmp_path / "new.sqlite")], capsys)
+    assert code == 2 and "no results store" in err and not (tmp_path / "new.sqlite").exists()
+
+
+def test_reading_commands_work_on_a_read_only_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    db = tmp_path / "r.sqlite"
+    r = BenchResult(model="autoenc", target="hx-we2", kind="compiled")
+    with ResultStore(db) as store:
+        store.add(r)
+    # Plain rollback journal so that nothing beside the file is needed to read it.
+    import sqlite3
+
+    sqlite3.connect(db).execute("PRAGMA journal_mode = DELETE").close()
+    before = db.read_bytes()
+    os.chmod(db, 0o444)
+    code, out, _ = run_cli(["results", "--db", str(db), "-m", "zoo:autoenc", "--json"], capsys)
+    assert code == 0 and json.loads(out)[0]["model"] == "autoenc"
+    assert db.read_bytes() == before
+    code, _, err = run_cli(["results", "--db", str(db), "--limit", "0"], capsys)
+    assert code == 2 and "--limit" in err
 
 
 def test_results_json_and_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -65,7 +65,10 @@ OptimiseOpt = Annotated[
 ClockOpt = Annotated[
     float | None,
     typer.Option(
-        "--clock-mhz", help="Clock in MHz (default: the board's; 100 MHz where the chip allows)."
+        "--clock-mhz",
+        help="Clock of the board's main domain in MHz: the NPU's on NPU boards, else the "
+        "CPU's; other clocks keep their ratio to it (default: the board's own, 100 MHz where "
+        "the chip allows).",
     ),
 ]
 CalibOpt = Annotated[
@@ -222,7 +225,9 @@ def bench(
     db: DbOpt = None,
     report: Annotated[
         Path | None,
-        typer.Option("--report", help="Also write report.md and report.csv into this folder."),
+        typer.Option(
+            "--report", help="Also write report.html, report.md and report.csv into this folder."
+        ),
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -230,16 +235,15 @@ def bench(
     from npubench.api import bench as api_bench
     from npubench.report import comparison_table, write_report
 
-    results = []
     with progress_display() as progress:
-        for mode in optimise:
-            results += api_bench(
-                model,
-                target,
-                db=db,
-                progress=progress,
-                **_options(mode, clock_mhz, calibration, input_shape, checkpoint, tflm),
-            )
+        results = api_bench(
+            model,
+            target,
+            db=db,
+            progress=progress,
+            optimise_modes=optimise,
+            **_options(optimise[0], clock_mhz, calibration, input_shape, checkpoint, tflm),
+        )
     if json_out:
         print_json([r.to_json() for r in results])
     else:

@@ -24,7 +24,8 @@ def results_command(
 ) -> None:
     if kind is not None and kind not in KINDS:
         raise NpubenchError(f"unknown --kind {kind!r}", f"use one of {', '.join(KINDS)}")
-    with ResultStore(db) as store:
+    model = model.removeprefix("zoo:") if model else model  # stored under the model's name
+    with ResultStore(db, readonly=True) as store:
         stored = store.query(
             model=model, target=target, kind=kind, status=status, latest=latest, limit=limit
         )
@@ -53,7 +54,8 @@ def report_command(
 ) -> None:
     if fmt not in ("table", "md", "csv"):
         raise NpubenchError(f"unknown --format {fmt!r}", "use table, md or csv")
-    with ResultStore(db) as store:
+    model = model.removeprefix("zoo:") if model else model
+    with ResultStore(db, readonly=True) as store:
         found = [s.result for s in store.query(model=model, latest=True)]
     if targets:
         found = [r for r in found if r.target in targets]

@@ -63,6 +63,14 @@ def _status(r: BenchResult) -> str:
     }[r.status]
 
 
+def _verdict(r: BenchResult) -> str:
+    """'ok', or the status with its message, without saying 'does not fit' twice."""
+    status = _status(r)
+    if r.status == "ok" or not r.message:
+        return status
+    return r.message if r.message.startswith(status) else f"{status}: {r.message}"
+
+
 def _total(r: BenchResult) -> float | None:
     total = r.latency_us.get("total")
     if total is not None:
@@ -92,7 +100,7 @@ def _rows(results: Sequence[BenchResult]) -> list[dict[str, str]]:
                 "flash used / capacity": _memory_cell(r, "flash_bytes", ("flash",)),
                 "NPU/CPU ops": f"{r.ops.get('npu', 0)}/{r.ops.get('cpu', 0)}",
                 "fidelity": _fidelity(r),
-                "status": _status(r) + (f": {r.message}" if r.status != "ok" and r.message else ""),
+                "status": _verdict(r),
             }
         )
     return rows
@@ -176,7 +184,7 @@ def comparison_table(results: Sequence[BenchResult], title: str = "npubench") ->
             cells += [
                 _tightest_memory(r),
                 f"{r.ops.get('npu', 0)}/{r.ops.get('cpu', 0)}",
-                _status(r) + (f": {r.message}" if r.status != "ok" and r.message else ""),
+                _verdict(r),
             ]
             table.add_row(*cells)
         tables.append(table)

@@ -78,20 +78,40 @@ class StoredResult:
 
 
 class ResultStore:
-    """Open (creating if needed) a results store at ``path``."""
+    """Open (creating if needed) a results store at ``path``.
 
-    def __init__(self, path: Path | str | None = None) -> None:
+    ``readonly`` opens an existing store for reading only: nothing is created or written, and
+    a store in a read-only location can still be listed and reported.
+    """
+
+    def __init__(self, path: Path | str | None = None, readonly: bool = False) -> None:
         self.path = Path(path) if path is not None else default_db_path()
-        self._check_location()
+        self.readonly = readonly
+        if readonly:
+            if not self.path.is_file():
+                raise StoreError(
+                    f"there is no results store at {self.path}",
+                    "run `npubench bench` (or predict, measure, sweep) first, or check --db",
+                )
+        else:
+            self._check_location()
         try:
-            self._conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+            if readonly:
+                uri = f"{self.path.resolve().as_uri()}?mode=ro"
+                self._conn = sqlite3.connect(uri, uri=True, timeout=60.0, isolation_level=None)
+            else:
+                self._conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
             self._conn.row_factory = sqlite3.Row
             self._conn.execute("PRAGMA busy_timeout = 60000")
+            # One read transaction: a store another process is creating right now is seen either
+            # before (no tables) or after (tables and our application id), never half made.
+            self._conn.execute("BEGIN")
             app_id = self._conn.execute("PRAGMA application_id").fetchone()[0]
             tables = {
                 r[0]
                 for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
+            self._conn.execute("COMMIT")
         except sqlite3.DatabaseError as e:
             raise StoreError(
                 f"{self.path} is not a readable npubench store ({e})",
@@ -102,6 +122,10 @@ class ResultStore:
                 f"{self.path} is an SQLite file but not an npubench store",
                 "point --db at a new file; this one was left untouched",
             )
+        if readonly:
+            if not tables:
+                raise StoreError(f"{self.path} is an empty store", "run `npubench bench` first")
+            return
         self._init_schema(fresh=not tables)
 
     def _check_location(self) -> None:
@@ -253,6 +277,8 @@ class ResultStore:
 
         ``latest`` keeps only the newest result per (model, target, kind, options).
         """
+        if limit is not None and limit < 1:
+            raise StoreError(f"--limit must be at least 1, got {limit}")
         where, args = [], []
         for column, value in (
             ("model", model),

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from npubench.cache import cache_key, file_sha256
-from npubench.pipeline import BenchOptions, expand_models, expand_targets
+from npubench.pipeline import BenchOptions, expand_models, expand_targets, has_compiler
 from npubench.sweep.spec import SweepSpec
 
 CELL_KEY_VERSION = 1
@@ -27,11 +26,6 @@ RESULT_KINDS: dict[str, str] = {
     "predict": "predicted",
     "measure": "measured",
 }
-
-
-def has_compiler(board: Any) -> bool:
-    """Whether a real compiler for the board is installed here (Vela for Ethos-U)."""
-    return board.npu is not None and board.npu.family == "ethos-u"
 
 
 @dataclass(frozen=True)
