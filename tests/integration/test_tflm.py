@@ -8,6 +8,7 @@ worker's os.abort() test flag and a real out-of-arena failure.
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -145,6 +146,40 @@ def test_analyze_with_tflm_fills_and_caches(models, monkeypatch, tmp_path):
 
     monkeypatch.setattr(tflm, "_run_worker", no_tflm)
     assert tflm.analyze_with_tflm(model) == first
+
+
+def test_analyze_with_tflm_caches_only_the_tflm_fields(models, monkeypatch, tmp_path):
+    """The graph analysis is recomputed every call; only TFLM's findings come from the cache."""
+    monkeypatch.setenv("NPUBENCH_CACHE_DIR", str(tmp_path))
+    model = models["small_convnet"]
+    real_reference = tflm._run_litert_reference
+
+    def off_by_one(path, batches):
+        outputs = real_reference(path, batches)
+        outputs[0][0][0, 0] = outputs[0][0][0, 0] + (1 if outputs[0][0][0, 0] < 127 else -1)
+        return outputs
+
+    monkeypatch.setattr(tflm, "_run_litert_reference", off_by_one)
+    first = tflm.analyze_with_tflm(model)
+    assert first.bit_exact is False
+    (cached,) = (tmp_path / "analysis").rglob("analysis.json")
+    stored = json.loads(cached.read_text())
+    assert set(stored) == {"arena_bytes", "bit_exact", "mismatch"}  # no MACs, layers, peak...
+
+    real_analyze = tflm.analyze_tflite
+
+    def changed_analysis_code(path):
+        analysis = real_analyze(path)
+        analysis.total_macs += 1000  # what a fix in npubench's graph analysis would change
+        return analysis
+
+    monkeypatch.setattr(tflm, "analyze_tflite", changed_analysis_code)
+    monkeypatch.setattr(tflm, "_run_worker", lambda *a, **k: pytest.fail("TFLM ran again"))
+    second = tflm.analyze_with_tflm(model)
+    assert second.total_macs == first.total_macs + 1000
+    assert (second.tflm_arena_bytes, second.bit_exact) == (first.tflm_arena_bytes, False)
+    assert second.notes == first.notes
+    assert sum("differs from LiteRT reference" in note for note in second.notes) == 1
 
 
 def test_analyze_with_tflm_notes_a_tflm_failure(models, monkeypatch, tmp_path):

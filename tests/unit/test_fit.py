@@ -15,7 +15,15 @@ from pathlib import Path
 import pytest
 from ethosu.vela.tflite_supported_operators import TFLiteSupportedOperators
 
-from npubench.predict.fit import LIMIT_FILES, check_fit, load_limits
+from npubench.predict.fit import (
+    LIMIT_FILES,
+    check_fit,
+    largest,
+    load_limits,
+    placement_by_index,
+    runs_on_cpu,
+)
+from npubench.schema import LayerPlacement
 from npubench.targets import all_targets, get_target
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -271,3 +279,22 @@ def test_ethos_u_placement_matches_recorded_vela_run() -> None:
     with recorded.open(newline="") as f:
         vela = {row["Name"]: row["Target"].lower() for row in csv.DictReader(f)}
     assert {p.name: p.placement for p in report.placement} == vela
+
+
+def test_runs_on_cpu_is_one_rule_for_every_caller() -> None:
+    npu_board, cpu_board = get_target("hx-we2"), get_target("qemu-cortex-m4")
+    where = placement_by_index(
+        [
+            LayerPlacement(0, "conv", "CONV_2D", "npu"),
+            LayerPlacement(1, "gather", "GATHER", "cpu"),
+            LayerPlacement(2, "odd", "CUSTOM", "unsupported"),
+        ]
+    )
+    assert [runs_on_cpu(npu_board, where, i) for i in range(4)] == [False, True, True, False]
+    assert all(runs_on_cpu(cpu_board, where, i) for i in range(4))
+
+
+def test_largest_takes_the_first_role_the_board_has() -> None:
+    board = get_target("hx-we2")
+    assert largest(board, "npu_weights", "flash").name == "flash"  # no NPU weight memory
+    assert largest(board, "external_ram") is None

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 import textwrap
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
+import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from npubench.errors import ModelError
@@ -200,6 +202,81 @@ def test_pytorch_module_resolves(module_file: Path) -> None:
     assert again.sha256 == source.sha256
     other = resolve_source(f"{module_file}:TinyNetWide", input_shape=(1, 3, 8, 8))
     assert other.sha256 != source.sha256
+
+
+NET_IMPORTING_SIBLING = textwrap.dedent(
+    """
+    import torch
+    from layers import Block
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.block = Block()
+
+        def forward(self, x):
+            return self.block(x).flatten(1)
+    """
+)
+
+
+def write_layers(folder: Path, channels: int) -> Path:
+    path = folder / "layers.py"
+    path.write_text(
+        "import torch\n\n"
+        "class Block(torch.nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        f"        self.conv = torch.nn.Conv2d(3, {channels}, 3, padding=1)\n\n"
+        "    def forward(self, x):\n"
+        "        return torch.relu(self.conv(x))\n"
+    )
+    return path
+
+
+def two_file_model(folder: Path, channels: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    write_layers(folder, channels)
+    net = folder / "net.py"
+    net.write_text(NET_IMPORTING_SIBLING)
+    return net
+
+
+def test_pytorch_model_importing_a_sibling_module_resolves_and_builds(tmp_path: Path) -> None:
+    net = two_file_model(tmp_path / "model", channels=4)
+    path_before = list(sys.path)
+    source = resolve_source(f"{net}:Net", input_shape=(1, 3, 8, 8))
+    assert source.output_shape == (1, 4 * 8 * 8)
+    module = source.build_module()
+    with torch.no_grad():
+        assert tuple(module(torch.zeros(1, 3, 8, 8)).shape) == (1, 4 * 8 * 8)
+    # The folder is on sys.path only while the file runs; its sibling is not left imported.
+    assert sys.path == path_before
+    assert "layers" not in sys.modules
+
+
+def test_editing_a_sibling_module_changes_the_source_hash(tmp_path: Path) -> None:
+    net = two_file_model(tmp_path / "model", channels=4)
+    first = resolve_source(f"{net}:Net", input_shape=(1, 3, 8, 8))
+    write_layers(net.parent, channels=6)
+    second = resolve_source(f"{net}:Net", input_shape=(1, 3, 8, 8))
+    assert second.sha256 != first.sha256
+    assert second.output_shape == (1, 6 * 8 * 8)  # the edited layers.py, not a stale import
+
+
+def test_two_model_folders_with_the_same_sibling_name_do_not_collide(tmp_path: Path) -> None:
+    narrow = two_file_model(tmp_path / "a", channels=2)
+    wide = two_file_model(tmp_path / "b", channels=5)
+    assert resolve_source(f"{narrow}:Net", input_shape=(1, 3, 8, 8)).output_shape == (1, 128)
+    assert resolve_source(f"{wide}:Net", input_shape=(1, 3, 8, 8)).output_shape == (1, 320)
+
+
+def test_missing_import_hint_names_the_module_not_python(tmp_path: Path) -> None:
+    path = tmp_path / "net.py"
+    path.write_text("import torch\nfrom no_such_layers_module import Block\n")
+    err = raises_model_error(f"{path}:Net", input_shape=(1, 3, 8, 8))
+    assert "no_such_layers_module" in err.message
+    assert "no_such_layers_module.py" in (err.hint or "") and "install" in (err.hint or "")
 
 
 def test_pytorch_needs_input_shape(module_file: Path) -> None:

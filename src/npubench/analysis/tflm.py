@@ -1,6 +1,7 @@
 """TFLite Micro checks of an int8 model: tensor-arena size, bit-exactness, reference outputs.
 
-May import ``npubench.errors``, ``npubench.cache``, the sibling analysis modules and numpy.
+May import ``npubench.errors``, ``npubench.cache``, ``npubench.provenance`` (package versions),
+the sibling analysis modules and numpy.
 TFLM and LiteRT's reference kernels (``OpResolverType.BUILTIN_REF``, the arithmetic TFLM's
 kernels are meant to match bit for bit) run only in a subprocess (``_tflm_worker``): both abort
 or segfault the process on some models, and a crash there must become an ``AnalysisError`` here.
@@ -8,7 +9,6 @@ or segfault the process on some models, and a crash there must become an ``Analy
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
 import re
@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,10 +27,12 @@ from npubench.analysis.graph_types import GraphAnalysis
 from npubench.analysis.tflite_reader import ModelRecord, TensorRecord, read_tflite
 from npubench.cache import cache_key, cached_dir
 from npubench.errors import AnalysisError
+from npubench.provenance import package_version
 
 TFLM_TIMEOUT_S = 120.0
-# Bump when the content of the cached analysis changes meaning.
-ANALYSIS_CACHE_VERSION = 1
+# Bump when the content of the cached TFLM checks changes meaning (2: TFLM fields only).
+ANALYSIS_CACHE_VERSION = 2
+_CACHE_FILE = "analysis.json"  # holds the TFLM part of the analysis (see ``_TflmChecks``)
 _ARENA_TOTAL = re.compile(r"Arena allocation total (\d+) bytes")
 _ARENA_RETRIES = 3  # each retry quadruples the arena
 _MAX_ARENA = 1 << 30
@@ -44,6 +46,15 @@ class BitExactReport:
     samples: int
     max_abs_diff: int
     first_mismatch: str | None
+
+
+@dataclass(frozen=True)
+class _TflmChecks:
+    """What ``analyze_with_tflm`` caches: TFLM's findings only, never the graph analysis."""
+
+    arena_bytes: int
+    bit_exact: bool
+    mismatch: str | None  # the note on the first TFLM/LiteRT difference, if any
 
 
 @dataclass
@@ -81,7 +92,11 @@ def check_bitexact(path: Path, samples: int = 4, seed: int = 0) -> BitExactRepor
 
 
 def analyze_with_tflm(path: Path, samples: int = 4, strict: bool = False) -> GraphAnalysis:
-    """``analyze_tflite`` plus the TFLM arena and bit-exactness, cached by the model's hash.
+    """``analyze_tflite`` plus the TFLM arena and bit-exactness; the TFLM part cached.
+
+    Only what TFLM found (arena, bit-exactness, a mismatch note) is cached, keyed by the model's
+    hash and the TFLM/LiteRT versions; the graph analysis itself is computed afresh every call,
+    so a change to npubench's analysis code is never hidden behind a cache entry.
 
     If TFLM cannot run the model, ``strict`` re-raises its ``AnalysisError``; otherwise the TFLM
     fields stay None, the reason goes to ``notes`` and nothing is cached (a timeout may pass).
@@ -93,20 +108,20 @@ def analyze_with_tflm(path: Path, samples: int = 4, strict: bool = False) -> Gra
         ANALYSIS_CACHE_VERSION,
         analysis.model_sha256,
         samples,
-        _version("tflite-micro"),
-        _version("ai-edge-litert"),
+        package_version("tflite-micro"),
+        package_version("ai-edge-litert"),
     )
 
     def build(folder: Path) -> None:
         report, arena = _bitexact_and_arena(path, samples, seed=0)
-        analysis.tflm_arena_bytes = arena
-        analysis.bit_exact = report.identical
+        mismatch = None
         if not report.identical:
-            analysis.notes.append(
+            mismatch = (
                 f"TFLM differs from LiteRT reference kernels by up to {report.max_abs_diff} "
                 f"LSB ({report.first_mismatch})"
             )
-        (folder / "analysis.json").write_text(json.dumps(analysis.to_json(), indent=1))
+        checks = _TflmChecks(arena_bytes=arena, bit_exact=report.identical, mismatch=mismatch)
+        (folder / _CACHE_FILE).write_text(json.dumps(asdict(checks), indent=1))
 
     try:
         folder, _ = cached_dir("analysis", key, build)
@@ -115,7 +130,12 @@ def analyze_with_tflm(path: Path, samples: int = 4, strict: bool = False) -> Gra
             raise
         analysis.notes.append(f"TFLM checks skipped: {exc.message}")
         return analysis
-    return GraphAnalysis.from_json(json.loads((folder / "analysis.json").read_text()))
+    checks = _TflmChecks(**json.loads((folder / _CACHE_FILE).read_text()))
+    analysis.tflm_arena_bytes = checks.arena_bytes
+    analysis.bit_exact = checks.bit_exact
+    if checks.mismatch:
+        analysis.notes.append(checks.mismatch)
+    return analysis
 
 
 def _bitexact_and_arena(path: Path, samples: int, seed: int) -> tuple[BitExactReport, int]:
@@ -311,10 +331,3 @@ def _tail(text: str, lines: int = 3) -> str:
     if traceback:
         kept += [line.strip() for line in after.splitlines() if line.strip()][-1:]
     return " | ".join(kept) if kept else "(no output)"
-
-
-def _version(distribution: str) -> str:
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"

@@ -1,9 +1,9 @@
 """Full-integer int8 post-training quantization of a float ONNX model, and checks of the result.
 
-May import ``npubench.errors``; ai-edge-litert is imported when
-called. The conversion (onnx2tf, then TensorFlow's TFLiteConverter with our calibration
-samples, ``TFLITE_BUILTINS_INT8``, int8 input and output, per-channel weights) runs in a
-subprocess (``_quantize_worker``): TensorFlow takes about a gigabyte and logs noisily, and
+May import ``npubench.errors`` and ``npubench.provenance`` (package versions); ai-edge-litert
+is imported when called. The conversion (onnx2tf, then TensorFlow's TFLiteConverter with our
+calibration samples, ``TFLITE_BUILTINS_INT8``, int8 input and output, per-channel weights) runs
+in a subprocess (``_quantize_worker``): TensorFlow takes about a gigabyte and logs noisily, and
 onnx2tf may exit the process. The subprocess gets the venv's bin on PATH (onnx2tf runs the
 ``onnxsim`` CLI) and an unreachable proxy, so an accidental download fails fast instead of
 reaching the network.
@@ -17,13 +17,13 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from npubench.errors import ModelError
+from npubench.provenance import package_version
 
 CONVERSION_TIMEOUT_S = 1800
 CONVERTER_OPTIONS = {
@@ -49,17 +49,10 @@ class QuantizeResult:
     seconds: float
 
 
-def _package_version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def converter_versions() -> dict[str, str | None]:
     """Versions of every tool whose output the int8 model depends on."""
     return {
-        name: _package_version(dist)
+        name: package_version(dist)
         for name, dist in {
             "torch": "torch",
             "onnx": "onnx",

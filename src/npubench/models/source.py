@@ -8,7 +8,10 @@ ai-edge-litert are imported only when a spec needs them. Specs:
 - ``path/to/model.tflite``         a float or an already int8 TFLite model (detected)
 - ``path/to/file.py:ClassName``    a PyTorch ``nn.Module`` built with no arguments; needs
                                    ``input_shape``; an optional checkpoint is loaded with
-                                   ``torch.load(..., weights_only=True)`` only
+                                   ``torch.load(..., weights_only=True)`` only. The file is
+                                   imported with its folder first on ``sys.path`` (as
+                                   ``python file.py`` would), so it may import sibling modules;
+                                   every ``.py`` file of that folder is part of its hash
 
 Every failure a user can cause raises ``ModelError`` naming the problem, with a hint on the fix.
 """
@@ -173,11 +176,11 @@ def _resolve_pytorch(
     if checkpoint is not None:
         _require_file(checkpoint, "checkpoint")
     seed = 0
-    module = _build_pytorch_module(path, class_name, checkpoint, seed)
+    module, local_files = _load_pytorch_module(path, class_name, checkpoint, seed)
     output_shape = _check_forward(module, input_shape, f"{path}:{class_name}")
     digest = _hash_parts(
         b"pytorch",
-        path.read_bytes(),
+        _pytorch_source_text(path, local_files),
         class_name.encode(),
         str(seed).encode(),
         str(input_shape).encode(),
@@ -196,12 +199,36 @@ def _resolve_pytorch(
     )
 
 
+def _pytorch_source_text(path: Path, local_files: tuple[Path, ...]) -> bytes:
+    """The model file, every ``.py`` beside it and the files it imported from below its folder.
+
+    A change to a sibling module (``layers.py`` imported by ``net.py``) must change the hash, or
+    a stale cached int8 model would be reused. Files are named relative to the folder, so moving
+    the folder keeps the hash.
+    """
+    folder = path.resolve().parent
+    files = {p.resolve() for p in folder.glob("*.py") if p.is_file()} | set(local_files)
+    files.add(path.resolve())
+    parts = []
+    for file in sorted(files, key=lambda p: p.relative_to(folder).as_posix()):
+        parts.append(_hash_parts(file.relative_to(folder).as_posix().encode(), file.read_bytes()))
+    return "".join(parts).encode()
+
+
 def _build_pytorch_module(
     path: Path, class_name: str, checkpoint: Path | None, seed: int
 ) -> torch.nn.Module:
+    module, _ = _load_pytorch_module(path, class_name, checkpoint, seed)
+    return module
+
+
+def _load_pytorch_module(
+    path: Path, class_name: str, checkpoint: Path | None, seed: int
+) -> tuple[torch.nn.Module, tuple[Path, ...]]:
+    """The module, in eval mode, and the files of the sibling modules its file imported."""
     import torch
 
-    module_file = _import_file(path)
+    module_file, local_files = _import_file(path)
     cls = getattr(module_file, class_name, None)
     if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
         candidates = [
@@ -227,26 +254,77 @@ def _build_pytorch_module(
         ) from exc
     if checkpoint is not None:
         _load_checkpoint(module, checkpoint)
-    return module.eval()
+    return module.eval(), local_files
 
 
-def _import_file(path: Path) -> Any:
+def _import_file(path: Path) -> tuple[Any, tuple[Path, ...]]:
+    """Import ``path`` as ``python path`` would see it; (module, files of its local imports).
+
+    The file's folder goes first on ``sys.path`` while the file executes, so ``from layers
+    import Block`` finds ``layers.py`` beside it. Afterwards that entry is removed and the
+    sibling modules it imported are dropped from ``sys.modules`` again: the classes keep working
+    (their objects hold their module), and another model folder with its own ``layers.py`` (or
+    an edited one) is imported afresh instead of reusing this one.
+    """
+    folder = path.resolve().parent
     name = f"_npubench_user_model_{uuid.uuid4().hex}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise ModelError(f"{path} cannot be imported as Python", hint="give a .py file")
     module = importlib.util.module_from_spec(spec)
+    already_imported = set(sys.modules)
     # Registered because dataclasses, inspect and tracing look classes' modules up there.
     sys.modules[name] = module
+    sys.path.insert(0, str(folder))
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
         sys.modules.pop(name, None)
         raise ModelError(
-            f"importing {path} raised {type(exc).__name__}: {exc}",
-            hint=f"fix the error in the file (try `python {path}`)",
+            f"importing {path} raised {type(exc).__name__}: {exc}", hint=_import_hint(path, exc)
         ) from exc
-    return module
+    finally:
+        _remove_path_entry(str(folder))
+        local_files = _forget_local_modules(folder, already_imported | {name})
+    return module, local_files
+
+
+def _remove_path_entry(entry: str) -> None:
+    # Our entry was inserted first; the file may have inserted its own before it since.
+    if entry in sys.path:
+        sys.path.remove(entry)
+
+
+def _forget_local_modules(folder: Path, keep: set[str]) -> tuple[Path, ...]:
+    """Drop the modules the import found in ``folder``'s own entry; return their files.
+
+    A module is local when its top-level name is a file or package of ``folder`` itself
+    (``layers.py``, ``blocks/``), not merely a file somewhere below it: a virtual environment
+    inside the project folder (``.venv/.../site-packages/timm``) must stay imported.
+    """
+    files = []
+    for module_name in [n for n in sys.modules if n not in keep]:
+        origin = getattr(sys.modules[module_name], "__file__", None)
+        if origin is None:
+            continue
+        file = Path(origin).resolve()
+        top = module_name.partition(".")[0]
+        if file.is_relative_to(folder) and file.relative_to(folder).parts[0] in (top, f"{top}.py"):
+            del sys.modules[module_name]
+            if file.suffix == ".py":
+                files.append(file)
+    return tuple(sorted(files))
+
+
+def _import_hint(path: Path, exc: Exception) -> str:
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        top = exc.name.split(".")[0]
+        return (
+            f"{path.name} is imported with its folder on sys.path, as `python {path}` would: "
+            f"put {top}.py (or the package {top}/) beside it, or install {top!r} into this "
+            f"Python environment ({sys.executable})"
+        )
+    return f"fix the error in the file (try `python {path}`)"
 
 
 def _load_checkpoint(module: torch.nn.Module, checkpoint: Path) -> None:

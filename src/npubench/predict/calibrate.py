@@ -44,7 +44,6 @@ from npubench.errors import NpubenchError
 from npubench.predict.latency import (
     ParamSet,
     build_param_set,
-    family_file,
     params_dir,
     predict_latency,
     read_params_file,
@@ -448,7 +447,7 @@ def calibrate(
         base = build_param_set(
             board_name,
             "ethos-u",
-            [(n, read_params_file(n)) for n in ("common", family_file("ethos-u"))],
+            [(n, read_params_file(n)) for n in ("common", "ethos-u")],
         )
         util, ovh, res = fit_analytical(analyses, cycles, board, base)
         on = f"Vela cycles of {', '.join(sorted(analyses))} on {board_name} (model totals)"
@@ -532,7 +531,7 @@ def calibrate(
         family,
         [
             ("common", read_params_file("common")),
-            (family, read_params_file(family_file(family))),
+            (family, read_params_file(family)),
             (board_name, data),
         ],
     )

@@ -12,6 +12,7 @@ the rules use. May import errors, schema, targets, analysis.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -181,6 +182,29 @@ def largest(board: Board, *roles: str) -> Memory | None:
         if found:
             return max(found, key=lambda m: m.capacity_bytes)
     return None
+
+
+def has_npu(board: Board) -> bool:
+    """Whether the board has an NPU to place layers on (a "cpu" family entry is none)."""
+    return board.npu is not None and board.npu.family != "cpu"
+
+
+def placement_by_index(placement: Iterable[LayerPlacement]) -> dict[int, str]:
+    """Layer index -> "npu" / "cpu" / "unsupported", built once per prediction."""
+    return {p.index: p.placement for p in placement}
+
+
+def runs_on_cpu(board: Board, placement: Mapping[int, str], layer_index: int) -> bool:
+    """Whether layer ``layer_index`` runs on the CPU, given ``placement_by_index(...)``.
+
+    Every layer does on a board without an NPU. On an NPU board a layer runs on the NPU unless
+    placed elsewhere; a layer the placement does not list runs on the NPU (Vela's per-layer
+    rows, for one, need not name every analysis layer). "unsupported" layers count as CPU
+    layers: a prediction only reaches them when another source (Vela) says the model runs.
+    """
+    if not has_npu(board):
+        return True
+    return placement.get(layer_index, "npu") != "npu"
 
 
 def empty_memory(board: Board) -> dict[str, MemoryUse]:

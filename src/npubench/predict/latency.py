@@ -18,7 +18,7 @@ One roofline-style model serves every family; what differs is data in ``predict/
 
 Parameters resolve ``common`` -> ``<family>`` -> ``<board>`` (later files override); every file
 is read once per process. May import errors, schema, targets, analysis, predict.cpu_cost,
-predict.uncertainty (and predict.fit for types).
+predict.uncertainty and predict.fit (its shared board and placement helpers).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from npubench import STAGES
 from npubench.analysis.graph_types import GraphAnalysis, LayerInfo
 from npubench.errors import NpubenchError
 from npubench.predict import cpu_cost
+from npubench.predict.fit import has_npu, largest, placement_by_index, runs_on_cpu
 from npubench.predict.uncertainty import Spread, chain, sum_bounds
 from npubench.schema import LayerPlacement
 from npubench.targets.schema import Board, Memory
@@ -99,11 +100,6 @@ def params_dir() -> Traversable:
     return resources.files("npubench.predict") / "params"
 
 
-def family_file(family: str) -> str:
-    return family
-
-
-@cache
 def read_params_file(name: str) -> dict[str, Any] | None:
     """One parsed ``params/<name>.toml`` (None when there is none), read once per process."""
     path = params_dir() / f"{name}.toml"
@@ -202,7 +198,7 @@ def build_param_set(
 
 @cache
 def _load_params(board_name: str, family: str) -> ParamSet:
-    names = ("common", family_file(family), board_name)
+    names = ("common", family, board_name)
     return build_param_set(board_name, family, [(n, read_params_file(n)) for n in names])
 
 
@@ -282,14 +278,6 @@ def latency_us(mem: Memory | None, clocks: Clocks) -> float:
     return mem.latency_cycles.value / memory_mhz(mem, clocks)
 
 
-def _largest(board: Board, *roles: str) -> Memory | None:
-    for role in roles:
-        found = board.memories_with_role(role)
-        if found:
-            return max(found, key=lambda m: m.capacity_bytes)
-    return None
-
-
 @dataclass(frozen=True)
 class NpuMemories:
     weights: Memory | None  # where the NPU reads weights from during inference
@@ -302,9 +290,9 @@ def npu_memories(board: Board) -> NpuMemories:
         return NpuMemories(
             board.memory(board.vela.const_memory), board.memory(board.vela.arena_memory), None
         )
-    resident = _largest(board, "npu_weights")
-    data = _largest(board, "npu_data", "sram", "tcm", "external_ram")
-    rom = _largest(board, "flash", "external_ram", "sram")
+    resident = largest(board, "npu_weights")
+    data = largest(board, "npu_data", "sram", "tcm", "external_ram")
+    rom = largest(board, "flash", "external_ram", "sram")
     return NpuMemories(resident or rom, data, rom if resident else None)
 
 
@@ -527,26 +515,27 @@ def predict_inference(
 
     Returns (estimate, npu µs, cpu µs, per-layer µs, mode).
     """
-    where = {p.index: p.placement for p in placement}
+    where = placement_by_index(placement)
     core = board.cpu.core
     layer_us: list[tuple[int, str, str, float]] = []
     cpu_us = cpu_lo = cpu_hi = 0.0
     npu_raw_us = 0.0
-    has_npu = board.npu is not None and board.npu.family != "cpu"
-    rates = npu_rates(board, params, clocks, npu_memories(board)) if has_npu else None
+    npu_board = has_npu(board)
+    rates = npu_rates(board, params, clocks, npu_memories(board)) if npu_board else None
     for layer in analysis.layers:
-        place = where.get(layer.index, "npu" if has_npu else "cpu")
-        if place == "npu" and rates is not None:
+        if rates is not None and not runs_on_cpu(board, where, layer.index):
             us = layer_us_at(layer, rates)
             npu_raw_us += us
+            place = "npu"
         else:
             us, lo, hi = _cpu_layer(layer, core, clocks)
             cpu_us, cpu_lo, cpu_hi = cpu_us + us, cpu_lo + lo, cpu_hi + hi
+            place = where.get(layer.index, "cpu") if npu_board else "cpu"
         layer_us.append((layer.index, layer.name, place, us))
 
-    mode = "cpu" if not has_npu else "analytical"
+    mode = "cpu" if not npu_board else "analytical"
     npu_us = npu_lo = npu_hi = 0.0
-    if has_npu and (npu_raw_us > 0 or vela_cycles is not None):
+    if npu_board and (npu_raw_us > 0 or vela_cycles is not None):
         assert clocks.npu_mhz is not None
         spread = params.spread("inference")
         if vela_cycles is not None:
@@ -574,7 +563,7 @@ def predict_inference(
         "analytical": "analytical NPU model",
         "cpu": "CPU kernel cost table",
     }[mode]
-    if has_npu and cpu_us > 0:
+    if npu_board and cpu_us > 0:
         how += " + CPU-fallback layers"
     est = StageEstimate(value, npu_lo + cpu_lo, npu_hi + cpu_hi, how)
     return est, npu_us, cpu_us, layer_us, mode
@@ -592,11 +581,8 @@ def predict_latency(
 ) -> LatencyPrediction:
     """All five stages for ``analysis`` on ``board`` with the given placement."""
     params = params or load_params(board)
-    where = {p.index: p.placement for p in placement}
-    has_npu = board.npu is not None
-    npu_layers = [
-        lay for lay in analysis.layers if where.get(lay.index, "npu" if has_npu else "cpu") == "npu"
-    ]
+    where = placement_by_index(placement)
+    npu_layers = [lay for lay in analysis.layers if not runs_on_cpu(board, where, lay.index)]
     npu_weight_bytes = sum(lay.weight_bytes for lay in npu_layers)
     inference, npu_us, cpu_us, layer_us, mode = predict_inference(
         analysis, board, params, clocks, placement, vela_cycles

@@ -3,9 +3,10 @@
 ``predict(analysis, board, clock_mhz=None, vela=None, fit=None, postprocess=None)`` returns a
 ``BenchResult(kind="predicted")``. Without ``vela`` it is analytical (fast enough for a
 neural-architecture-search loop: no subprocess, no TensorFlow, no file I/O after the first call);
-with a ``VelaReport`` on an Ethos-U board the NPU cycles are Vela's ("compiled" mode). A model
-that does not fit comes back with ``status="does_not_fit"`` and the verdict as its message,
-never an exception.
+with a ``VelaReport`` on an Ethos-U board the NPU cycles, placement, operator counts, memory use
+and the fit verdict are Vela's ("compiled" mode; the analytical verdict is kept in
+``details["analytical_fit"]``). A model that does not fit comes back with
+``status="does_not_fit"`` and the verdict as its message, never an exception.
 
 May import errors, schema, targets, analysis and the predict modules (``VelaReport`` is only a
 type here: this module never imports the compilers).
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from npubench import STAGES
 from npubench.analysis.graph_types import GraphAnalysis, LayerInfo
-from npubench.predict.fit import FitReport, check_fit
+from npubench.predict.fit import FitReport, check_fit, kib, placement_by_index, runs_on_cpu
 from npubench.predict.latency import (
     LatencyPrediction,
     load_params,
@@ -85,6 +86,61 @@ def _unmatched_cpu_layers(analysis: GraphAnalysis, vela: VelaReport) -> list[Lay
     return out
 
 
+def _vela_verdict(vela: VelaReport) -> str:
+    """ "fits", or which memory Vela's compiled model overflows, with both sizes."""
+    over = [(name, use) for name, use in vela.fit.items() if not use.fits]
+    if vela.fits and not over:
+        return "fits"
+    if not over:  # Vela said no without a memory figure: say so rather than invent one
+        return "does not fit: Vela reports the compiled model does not fit the board's memories"
+    name, use = over[0]
+    more = f" (and {len(over) - 1} more memory(s))" if len(over) > 1 else ""
+    return (
+        f"does not fit: Vela's compiled model needs {kib(use.used_bytes)} of "
+        f"{kib(use.capacity_bytes or 0)} in '{name}'{more}"
+    )
+
+
+def _analytical_fit(fit: FitReport) -> dict[str, Any]:
+    """The analytical check, JSON-ready, kept in ``details`` when Vela gives the verdict."""
+    return {
+        "fits": fit.fits,
+        "verdict": fit.verdict,
+        "ops": fit.counts(),
+        "memory": {
+            name: {"used_bytes": use.used_bytes, "capacity_bytes": use.capacity_bytes}
+            for name, use in fit.memory.items()
+        },
+    }
+
+
+def _vela_row_note(vela: VelaReport) -> str | None:
+    """Why Vela's per-layer rows and its operator counts differ, when they do.
+
+    Vela's console counts operators after its graph rewrite; its per-layer CSV also lists, as
+    rows of their own with the name of the operation before them and no cycles, the parts it
+    fuses into that operation (a "lowered to NPU Relu" activation, a Softmax's LUT). The recorded
+    Vela 5.2.0 outputs in tests/data/vela show exactly those rows as the difference. The note
+    states the figures; it does not re-count.
+    """
+    if not vela.layers:
+        return None
+    rows = {where: sum(1 for p in vela.layers if p.placement == where) for where in ("npu", "cpu")}
+    if rows == {k: vela.ops.get(k, 0) for k in rows}:
+        return None
+    fused = sum(
+        1
+        for before, row in zip(vela.layers, vela.layers[1:], strict=False)
+        if row.placement == "npu" and before.placement == "npu" and row.name == before.name
+    )
+    return (
+        f"Vela's per-layer CSV lists {rows['npu']} NPU and {rows['cpu']} CPU rows; its console "
+        f"counts {vela.ops.get('npu', 0)} NPU and {vela.ops.get('cpu', 0)} CPU operators "
+        f"(ops); {fused} NPU rows repeat the name of the row before them (parts Vela fuses "
+        "into that operation, such as an activation or a LUT)"
+    )
+
+
 def _round(x: float) -> float:
     """Six significant digits: predictions do not deserve more."""
     if x == 0 or not math.isfinite(x):
@@ -126,10 +182,22 @@ def predict(
 
     vela_cycles: float | None = None
     placement = fit.placement
+    fits, verdict = fit.fits, fit.verdict
     if vela is not None and board.npu is not None and board.npu.family == "ethos-u":
         placement, vela_layers = _placement_from_vela(analysis, vela)
+        # Placement and operator counts as the compiled result (pipeline) reports them: Vela's
+        # per-layer rows and its console's operator counts. The rows may outnumber the counts
+        # (see _vela_row_note); both are Vela's own figures, neither is adjusted here.
         result.placement = vela_layers or placement
         result.ops = dict(vela.ops)
+        row_note = _vela_row_note(vela)
+        if row_note:
+            details.setdefault("notes", []).append(row_note)
+        # The verdict is Vela's: it allocated the compiled model. The analytical check stays
+        # beside it for comparison (it may refuse an operator Vela runs on the CPU, or
+        # under/over-estimate the arena).
+        fits, verdict = vela.fits, _vela_verdict(vela)
+        details["analytical_fit"] = _analytical_fit(fit)
         result.fit = dict(vela.fit)
         result.memory = {"sram_bytes": vela.sram_used_bytes, "flash_bytes": vela.flash_used_bytes}
         vela_cycles = float(vela.cycles_total)
@@ -157,14 +225,14 @@ def predict(
             "ignored"
         )
 
-    fits = fit.fits and (vela is None or vela.fits)
     if not fits:
         result.status = "does_not_fit"
-        result.message = fit.verdict if not fit.fits else "does not fit: Vela's memory use"
+        result.message = verdict
         details["mode"] = "compiled" if vela_cycles is not None else "analytical"
         return result
 
-    cpu_layers = [layer for layer in analysis.layers if where_cpu(placement, layer.index, board)]
+    where = placement_by_index(placement)
+    cpu_layers = [layer for layer in analysis.layers if runs_on_cpu(board, where, layer.index)]
     if cpu_layers:
         from npubench.predict import cpu_cost
 
@@ -197,15 +265,6 @@ def predict(
         }
         details["power_notes"] = energy.notes
     return result
-
-
-def where_cpu(placement: list[LayerPlacement], index: int, board: Board) -> bool:
-    """Whether layer ``index`` runs on the CPU (all layers do on a board without an NPU)."""
-    has_npu = board.npu is not None and board.npu.family != "cpu"
-    for p in placement:
-        if p.index == index:
-            return p.placement == "cpu"
-    return not has_npu
 
 
 def _fill_latency(result: BenchResult, latency: LatencyPrediction) -> None:
