@@ -1,9 +1,10 @@
 """Local sweeps with real interruptions: SIGKILL of the sweep, of a worker, concurrent writers.
 
 Cells are real: a small int8 TFLite model (tests/data/cgen) compiled with Vela 5.2.0 for
-Ethos-U boards and predicted elsewhere. Sweeps that are killed or inject faults run as
-``python -m npubench.sweep`` subprocesses, so the test process itself is never hit; the
-fault hooks are the environment variables documented in ``npubench.sweep.execute``.
+Ethos-U boards and predicted elsewhere, and measured on an emulated Cortex-M4 (QEMU). Sweeps
+that are killed or inject faults run as ``python -m npubench.sweep`` subprocesses, so the test
+process itself is never hit; the fault hooks are the environment variables documented in
+``npubench.sweep.execute``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from npubench.measure import qemu
+from npubench.measure.runner import DEFAULT_BAUD
 from npubench.store import ResultStore
 from npubench.sweep.cells import expand
 from npubench.sweep.execute import KILL_ENV, SLOW_ENV
@@ -236,3 +239,35 @@ def test_an_invalid_sweep_file_stops_before_anything_runs(tmp_path: Path) -> Non
     err = proc.stderr.decode()
     assert "t.toml:3: unknown target 'max7800' (did you mean max78002, max78000" in err
     assert not db.exists()
+
+
+@pytest.mark.skipif(
+    bool(qemu.missing_tools("qemu-cortex-m4")),
+    reason=f"{', '.join(qemu.missing_tools('qemu-cortex-m4'))} not installed: "
+    f"apt-get install {' '.join(qemu.APT_PACKAGES)}",
+)
+def test_a_measure_cell_on_the_emulator_is_npubench_measure(tmp_path: Path) -> None:
+    # A measure cell on an emulated board builds the harness and boots it in QEMU, as
+    # `npubench measure` does, with its checks: model hash, seeded input, output against TFLM.
+    shutil.copy(MODEL, tmp_path / "mlp.tflite")
+    sweep = tmp_path / "m.toml"
+    sweep.write_text(
+        'name = "m"\nmodels = ["mlp.tflite"]\ntargets = ["qemu-cortex-m4"]\n'
+        'kinds = ["measure"]\n\n[options]\nseed = 7\n\n[measure]\nrepeat = 3\nwarmup = 1\n',
+        encoding="utf-8",
+    )
+    summary = run_sweep(load_spec(sweep), db=tmp_path / "m.sqlite", workers=1)
+    assert (summary.ran, summary.ok, summary.failed) == (1, 1, 0), summary.failures
+    with ResultStore(tmp_path / "m.sqlite") as store:
+        [stored] = store.query(group_id=summary.group_id)
+    r = stored.result
+    assert r.kind == "measured" and r.status == "ok", r.message
+    assert (r.model, r.target) == ("mlp", "qemu-cortex-m4")
+    assert r.details["sweep_cell"] == "measure mlp on qemu-cortex-m4"
+    assert r.details["output_check"]["checked"] and r.details["output_check"]["identical"]
+    assert r.details["repetitions"] == {"requested": 3, "received": 3, "warmup": 1}
+    assert r.options["input"] == "seed:7" and r.options["baud"] == DEFAULT_BAUD
+    # The firmware that ran is the model the cell names.
+    assert r.provenance["firmware_model_hash"] == r.provenance["model_sha256"][:16]
+    # The total is the median of per-repetition totals, as `npubench measure` reports it.
+    assert r.latency_us["total"] == r.details["total"]["median"]

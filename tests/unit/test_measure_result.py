@@ -3,7 +3,9 @@
 The run is a real transcript: the HELLO and REP lines that the harness on QEMU mps2-an386 sent for
 ``tests/data/cgen/mlp_per_tensor.tflite`` (2 warm-ups, 6 repetitions, input seed 0), decoded
 with the protocol codec. The power traces are synthetic with known levels, so the per-stage power
-and net energy have exact expected values.
+and net energy have exact expected values. A power instrument pulled mid-run is simulated by an
+instrument whose serial port raises pyserial's ``SerialException`` (an ``OSError``), as a
+disconnected USB device does.
 """
 
 from __future__ import annotations
@@ -13,14 +15,17 @@ import statistics
 
 import numpy as np
 import pytest
+import serial
 from rich.console import Console
 
 from npubench import STAGES
 from npubench.errors import MeasurementError
 from npubench.measure import protocol as p
+from npubench.measure.instruments import StreamingInstrument
 from npubench.measure.measure import (
     EMULATOR_NOTE,
     MeasureContext,
+    _Recorder,
     align_power,
     assemble_result,
     first_difference,
@@ -295,3 +300,57 @@ def test_an_arena_larger_than_the_boards_ram_is_refused_with_both_sizes() -> Non
         _check_arena_fits("huge", "qemu-cortex-m33", 3_000_000)
     message = str(info.value)
     assert "3000000" in message and "2097152" in message and "qemu-cortex-m33" in message
+
+
+def test_a_capture_begun_mid_warm_up_matches_the_last_groups_to_the_timed_repetitions() -> None:
+    # 3 warm-ups and 4 timed repetitions ran, but the capture began after the second warm-up:
+    # it holds 5 groups of pulses, of which only the first is a warm-up.
+    run = power_run(warmup=3, repeat=4)
+    summary = align_power(synthetic_trace(5, markers=True), run)
+    assert sorted(summary.per_rep) == [0, 1, 2, 3]
+    assert not [w for w in summary.warnings if "timed repetitions" in w]
+    # Repetition i is the (i+1)-th pulsed group: its init stage starts where that group does.
+    period_ms = sum(STAGE_MS.values()) + 0.5 * len(STAGES) + 30.0  # stages, gaps, rest
+    for i, rep in summary.per_rep.items():
+        assert rep.by_stage()["init"].start_ms == pytest.approx(
+            50.0 + (i + 1) * period_ms, abs=0.02
+        )
+
+
+class _PulledInstrument(StreamingInstrument):
+    """Delivers one chunk, then fails as pyserial does when the USB device disappears."""
+
+    name = "pulled"
+
+    def __init__(self) -> None:
+        super().__init__(timeout_s=5.0)
+        self.polls = 0
+
+    def _open(self) -> None:
+        pass
+
+    def _poll(self) -> PowerTrace | None:
+        self.polls += 1
+        if self.polls == 1:
+            t = np.arange(100) * 0.01
+            return PowerTrace(time_ms=t, power_mw=np.full(100, 12.0), source="pulled")
+        raise serial.SerialException(
+            "device reports readiness to read but returned no data "
+            "(device disconnected or multiple access on port?)"
+        )
+
+    def _close(self) -> None:
+        raise serial.SerialException("write failed: [Errno 5] Input/output error")
+
+
+def test_an_instrument_pulled_mid_run_is_the_recorders_error_and_keeps_its_samples() -> None:
+    recorder = _Recorder(_PulledInstrument(), replay=False)
+    recorder.start()
+    assert recorder._thread is not None
+    recorder._thread.join(timeout=5)
+    assert not recorder._thread.is_alive()  # the OSError ended the polling thread
+    trace = recorder.finish()  # stopping the pulled device fails too: still no exception
+    assert isinstance(recorder.error, MeasurementError)
+    assert "pulled failed while recording (SerialException" in recorder.error.message
+    assert "USB cable" in recorder.error.hint
+    assert trace is not None and len(trace) == 100  # what arrived before the failure

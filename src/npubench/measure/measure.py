@@ -54,7 +54,7 @@ from npubench.schema import BenchResult, Fidelity, MemoryUse, empty_stages
 
 if TYPE_CHECKING:
     from npubench.measure.instruments import StreamingInstrument
-    from npubench.pipeline import BenchOptions
+    from npubench.pipeline import BenchOptions, PreparedBundle
     from npubench.store import ResultStore
 
 Progress = Callable[[str], None]
@@ -368,13 +368,25 @@ class _Recorder:
             self._thread = threading.Thread(target=self._poll, daemon=True)
             self._thread.start()
 
+    def _fault(self, error: Exception, doing: str) -> MeasurementError:
+        """The instrument's failure as a MeasurementError naming what it was doing."""
+        if isinstance(error, MeasurementError):
+            return error
+        return MeasurementError(
+            f"{self.instrument.name} failed while {doing} ({type(error).__name__}: {error})",
+            hint="check the instrument's USB cable and that no other program holds it; the "
+            "samples captured before the failure are kept",
+        )
+
     def _poll(self) -> None:
+        # Any exception ends this thread; it must become the recorder's error, or a pulled
+        # instrument (an OSError from its serial port) would pass as a short, clean capture.
         try:
             while not self._stop.is_set():
                 if self.instrument.read() is None:
                     time.sleep(0.01)
-        except MeasurementError as e:  # a stall: keep what arrived
-            self.error = e
+        except Exception as e:  # a stall or a lost device: keep what arrived
+            self.error = self._fault(e, "recording")
 
     def finish(self) -> PowerTrace | None:
         self._stop.set()
@@ -384,7 +396,10 @@ class _Recorder:
             # A replay has no clock to follow: the whole file is the capture.
             while self.instrument.read() is not None:
                 pass
-        self.instrument.stop()
+        try:
+            self.instrument.stop()
+        except Exception as e:  # a pulled instrument cannot be stopped; the run still counts
+            self.error = self.error or self._fault(e, "stopping")
         trace = self.instrument.captured()
         if trace is None:
             return None
@@ -429,8 +444,10 @@ def _marker_spans(
         )
         return None
     groups = [pulses[k : k + n] for k in range(0, len(pulses), n)]
-    if len(groups) == run.warmup + run.repeat or len(groups) > run.repeat:
-        groups = groups[run.warmup :]
+    if len(groups) > run.repeat:
+        # The timed repetitions are the last ones pulsed. Dropping ``warmup`` groups would be
+        # wrong when the capture began mid-warm-up: fewer warm-ups were captured than were run.
+        groups = groups[len(groups) - run.repeat :]
     if len(groups) != run.repeat:
         warnings.append(
             f"marker D{bit} shows {len(groups)} timed repetitions, the run has {run.repeat}: "
@@ -674,8 +691,13 @@ def measure(
     progress: Progress = _quiet,
     *,
     store: ResultStore | None = None,
+    bundle: PreparedBundle | None = None,
 ) -> MeasureOutcome:
-    """Measure ``model_spec`` on ``target`` (see the module docstring); store it if ``store``."""
+    """Measure ``model_spec`` on ``target`` (see the module docstring); store it if ``store``.
+
+    ``bundle`` is ``model_spec`` already prepared with ``options`` (a sweep prepares each model
+    once for all its cells); without it the model is prepared here.
+    """
     from npubench.pipeline import BenchOptions, prepare
     from npubench.provenance import base_provenance
 
@@ -693,7 +715,8 @@ def measure(
         )
     instrument = open_instrument(power) if power else None  # fail fast on a bad --power
     options = options or BenchOptions()
-    bundle = prepare(model_spec, options, progress)
+    if bundle is None:
+        bundle = prepare(model_spec, options, progress)
     p = bundle.prepared
     toolchain = "cgen" if emulated else (board.toolchain if board else "?")
     ctx = MeasureContext(

@@ -1,6 +1,7 @@
 """What a worker does for one task: prepare a model, or compute one cell. Never raises.
 
-May import every stage package (through ``npubench.pipeline``) and ``npubench.sweep.cells``.
+May import every stage package (through ``npubench.pipeline``), ``npubench.measure`` (a
+measure cell is ``npubench measure``) and ``npubench.sweep.cells``.
 Both backends (the local pool and Ray) run these functions in worker processes, so they take
 and return only picklable values, and every failure becomes data: a ``PrepareOutcome`` with
 an error, or a ``BenchResult`` with ``status="failed"`` and the message.
@@ -22,7 +23,7 @@ from typing import Any
 
 from npubench.errors import MeasurementError, NpubenchError
 from npubench.provenance import base_provenance
-from npubench.schema import BenchResult, stage_total
+from npubench.schema import BenchResult
 from npubench.sweep.cells import Cell, PrepareTask, has_compiler
 
 KILL_ENV = "NPUBENCH_SWEEP_TEST_KILL"
@@ -114,16 +115,6 @@ def _compile(cell: Cell, bundle: Any) -> BenchResult:
     return compile_on(bundle, _board(cell), cell.bench_options())
 
 
-def _skeleton(cell: Cell, bundle: Any, board: Any) -> BenchResult:
-    # The pipeline's own skeleton: model, fidelity, provenance and analysis details, so that
-    # predicted and measured results carry the same context as compiled ones.
-    from npubench.pipeline import result_skeleton
-
-    result = result_skeleton(bundle, board, cell.bench_options())
-    result.kind = cell.result_kind  # type: ignore[assignment]
-    return result
-
-
 def _predict(cell: Cell, bundle: Any) -> BenchResult:
     """The pipeline's prediction, on Vela's cycles where the board has a compiler."""
     from npubench.pipeline import predict_on
@@ -140,13 +131,21 @@ def _predict(cell: Cell, bundle: Any) -> BenchResult:
     return predict_on(bundle, board, options, vela)
 
 
-def _port_for(cell: Cell) -> str:
-    """The board's serial port: the sweep's [measure] ports, an env var, or a probe."""
+def _port_for(cell: Cell) -> str | None:
+    """The board's serial port: the sweep's [measure] ports, an env var, or a probe.
+
+    None for an emulated target with no port named: ``measure`` then builds the harness and
+    boots it in QEMU, exactly as ``npubench measure -t qemu-...`` does.
+    """
     if cell.port:
         return cell.port
     env = "NPUBENCH_PORT_" + cell.target.upper().replace("-", "_")
     if port := os.environ.get(env):
         return port
+    from npubench.measure.qemu import EMULATED_BOARDS
+
+    if cell.target in EMULATED_BOARDS:
+        return None
     from npubench.measure.runner import find_boards
 
     for found in find_boards():
@@ -159,18 +158,24 @@ def _port_for(cell: Cell) -> str:
 
 
 def _measure(cell: Cell, bundle: Any) -> BenchResult:
-    from npubench.measure.runner import measure
+    """``npubench measure`` on the prepared model: the same function, so the same checks.
 
-    board = _board(cell)
-    run = measure(_port_for(cell), warmup=cell.warmup, repeat=cell.repeat)
-    result = _skeleton(cell, bundle, board)
-    result.latency_us.update(run.median_us())
-    result.latency_us["total"] = stage_total(result.latency_us)
-    result.status = "ok" if run.complete else "incomplete"
-    result.details["run"] = run.metadata()
-    if not run.complete:
-        result.message = f"missing repetitions {run.missing}"
-    return result
+    It checks the firmware's model hash, uses the emulator for ``qemu-*`` targets, feeds the
+    sweep's seed as input and checks the output against TFLM. The sweep file has no baud rate
+    and no power instrument: the runner's default baud is used and no power is recorded.
+    """
+    from npubench.measure.measure import measure
+
+    outcome = measure(
+        cell.model_spec,
+        cell.target,
+        port=_port_for(cell),
+        repeat=cell.repeat,
+        warmup=cell.warmup,
+        options=cell.bench_options(),
+        bundle=bundle,
+    )
+    return outcome.result
 
 
 _COMPUTE = {"compile": _compile, "predict": _predict, "measure": _measure}
