@@ -181,18 +181,13 @@ def test_power_from_a_replayed_capture_with_markers(tmp_path: Path) -> None:
 
 
 def test_unsupported_operator_names_the_layer_and_the_fallback_targets(
-    tmp_path: Path, pytestconfig: pytest.Config
+    tflite_models: dict[str, Path],
 ) -> None:
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from _tflite_models import ensure_models
     from npubench.errors import MeasurementError
     from npubench.measure.measure import measure
 
-    models = ensure_models(pytestconfig.cache.mkdir("tflite_models"))
     with pytest.raises(MeasurementError) as info:
-        measure(str(models["gather_head"]), "qemu-cortex-m4", repeat=1, warmup=0)
+        measure(str(tflite_models["gather_head"]), "qemu-cortex-m4", repeat=1, warmup=0)
     message = str(info.value)
     assert "cgen does not support operator GATHER" in message and "layer" in message
     # Ethos-U boards run GATHER on their Cortex-M55: that is where the missing kernel matters.

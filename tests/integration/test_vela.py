@@ -21,7 +21,6 @@ from npubench.targets.catalogue import get_target
 from npubench.targets.schema import Board
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _tflite_models import ensure_models
 
 pytestmark = pytest.mark.integration
 
@@ -53,10 +52,8 @@ _BIG_ACTIVATION = textwrap.dedent(
 
 
 @pytest.fixture(scope="session")
-def models(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    cache = getattr(request.config, "cache", None)
-    root = cache.mkdir("npubench-tflite-models") if cache else tmp_path_factory.mktemp("m")
-    return ensure_models(root)
+def models(tflite_models: dict[str, Path]) -> dict[str, Path]:
+    return tflite_models
 
 
 @pytest.fixture(scope="session")

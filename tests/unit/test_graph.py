@@ -18,14 +18,11 @@ from npubench.analysis.tflite_reader import ModelRecord, OperatorRecord, TensorR
 from npubench.errors import AnalysisError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _tflite_models import ensure_models
 
 
 @pytest.fixture(scope="session")
-def models(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    cache = getattr(request.config, "cache", None)
-    root = cache.mkdir("npubench-tflite-models") if cache else tmp_path_factory.mktemp("m")
-    return ensure_models(root)
+def models(tflite_models: dict[str, Path]) -> dict[str, Path]:
+    return tflite_models
 
 
 def only_layer(analysis: GraphAnalysis):
