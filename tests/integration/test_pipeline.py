@@ -8,21 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from _cli import run_cli
 from npubench import STAGES
-from npubench.cli.main import main
 from npubench.store import ResultStore
 
 pytestmark = pytest.mark.integration
-
-
-def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(argv)
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")

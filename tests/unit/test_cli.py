@@ -7,22 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from _cli import run_cli
 from npubench.cli.common import parse_shape
-from npubench.cli.main import main
 from npubench.errors import CompilerError, NpubenchError, TargetError
 from npubench.pipeline import BenchOptions, expand_models
 from npubench.schema import BenchResult
 from npubench.store import ResultStore
-
-
-def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(argv)
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:

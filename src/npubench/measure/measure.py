@@ -403,17 +403,9 @@ class _Recorder:
         trace = self.instrument.captured()
         if trace is None:
             return None
-        return PowerTrace(
-            time_ms=trace.time_ms,
-            power_mw=trace.power_mw,
-            current_ma=trace.current_ma,
-            voltage_v=trace.voltage_v,
-            digital=trace.digital,
-            digital_channels=trace.digital_channels,
-            source=trace.source,
-            instrument=self.instrument.name,
-            metadata={**trace.metadata, **self.instrument.metadata()},
-        )
+        from npubench.measure.instruments import stamped
+
+        return stamped(trace, self.instrument)
 
 
 def _pulses(trace: PowerTrace, bit: int) -> list[tuple[float, float]]:

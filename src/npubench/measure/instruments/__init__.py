@@ -156,8 +156,11 @@ def capture(
                 sleep(poll_s)
     finally:
         instrument.stop()
-    trace = concat_traces(chunks)
-    meta = {**trace.metadata, **instrument.metadata()}
+    return stamped(concat_traces(chunks), instrument)
+
+
+def stamped(trace: PowerTrace, instrument: Any) -> PowerTrace:
+    """``trace`` attributed to ``instrument``: its name, and its metadata over the trace's."""
     return PowerTrace(
         time_ms=trace.time_ms,
         power_mw=trace.power_mw,
@@ -167,5 +170,5 @@ def capture(
         digital_channels=trace.digital_channels,
         source=trace.source,
         instrument=instrument.name,
-        metadata=meta,
+        metadata={**trace.metadata, **instrument.metadata()},
     )
