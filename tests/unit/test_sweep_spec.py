@@ -171,3 +171,24 @@ def test_target_groups_expand(folder: Path) -> None:
     text = 'models = ["mlp.tflite"]\ntargets = ["ethos-u"]\nkinds = ["compile"]\n'
     matrix = expand(parse_spec(text, folder / "s.toml"))
     assert sorted(c.target for c in matrix.cells) == sorted(ETHOS_U_BOARDS)
+
+
+def test_measure_section_takes_a_baud_rate_and_a_power_instrument_per_board() -> None:
+    from npubench.errors import NpubenchError
+    from npubench.sweep.cells import expand
+    from npubench.sweep.spec import parse_spec
+
+    spec = parse_spec(
+        'name = "hil"\nmodels = ["zoo:autoenc"]\ntargets = ["hx-we2", "qemu-cortex-m4"]\n'
+        'kinds = ["measure"]\n[measure]\nbaud = { hx-we2 = 921600 }\n'
+        'power = { hx-we2 = "ppk2" }\n'
+    )
+    assert spec.bauds == {"hx-we2": 921600} and spec.power == {"hx-we2": "ppk2"}
+    cells = {c.target: c for c in expand(spec).cells}
+    assert (cells["hx-we2"].baud, cells["hx-we2"].power) == (921600, "ppk2")
+    assert (cells["qemu-cortex-m4"].baud, cells["qemu-cortex-m4"].power) == (None, None)
+    with pytest.raises(NpubenchError, match="hx-we3"):
+        parse_spec(
+            'name = "x"\nmodels = ["zoo:autoenc"]\ntargets = ["hx-we2"]\n'
+            'kinds = ["measure"]\n[measure]\npower = { hx-we3 = "ppk2" }\n'
+        )

@@ -69,6 +69,8 @@ class Cell:
     port: str | None = None  # measure cells: the board's serial port, if the sweep names one
     repeat: int = 10
     warmup: int = 3
+    baud: int | None = None  # None: the runner's default
+    power: str | None = None  # measure cells: ppk2, joulescope or csv:FILE
 
     @property
     def label(self) -> str:
@@ -173,7 +175,9 @@ def expand(spec: SweepSpec) -> Matrix:
                                 kind,
                                 optimise,
                                 clock,
-                                [spec.repeat, spec.warmup] if kind == "measure" else None,
+                                [spec.repeat, spec.warmup, spec.power.get(board.name)]
+                                if kind == "measure"
+                                else None,
                             )
                             cells.setdefault(
                                 key,
@@ -190,6 +194,8 @@ def expand(spec: SweepSpec) -> Matrix:
                                     port=spec.ports.get(board.name) if kind == "measure" else None,
                                     repeat=spec.repeat,
                                     warmup=spec.warmup,
+                                    baud=spec.bauds.get(board.name) if kind == "measure" else None,
+                                    power=spec.power.get(board.name) if kind == "measure" else None,
                                 ),
                             )
     return Matrix(spec, spec.group_id, prepares, list(cells.values()), sorted(set(not_applicable)))

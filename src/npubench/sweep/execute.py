@@ -161,17 +161,20 @@ def _measure(cell: Cell, bundle: Any) -> BenchResult:
     """``npubench measure`` on the prepared model: the same function, so the same checks.
 
     It checks the firmware's model hash, uses the emulator for ``qemu-*`` targets, feeds the
-    sweep's seed as input and checks the output against TFLM. The sweep file has no baud rate
-    and no power instrument: the runner's default baud is used and no power is recorded.
+    sweep's seed as input and checks the output against TFLM; the sweep's ``[measure]`` section
+    may give each board a baud rate and a power instrument.
     """
+    from npubench.measure import runner
     from npubench.measure.measure import measure
 
     outcome = measure(
         cell.model_spec,
         cell.target,
         port=_port_for(cell),
+        power=cell.power,
         repeat=cell.repeat,
         warmup=cell.warmup,
+        baud=cell.baud or runner.DEFAULT_BAUD,
         options=cell.bench_options(),
         bundle=bundle,
     )

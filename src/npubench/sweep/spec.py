@@ -41,7 +41,7 @@ OPTION_KEYS: tuple[str, ...] = (
     "seed",
     "tflm_checks",
 )
-MEASURE_KEYS: tuple[str, ...] = ("ports", "repeat", "warmup")
+MEASURE_KEYS: tuple[str, ...] = ("ports", "repeat", "warmup", "baud", "power")
 TARGET_GROUPS: tuple[str, ...] = ("all", "ethos-u")
 MODEL_SUFFIXES: tuple[str, ...] = (".onnx", ".tflite")
 
@@ -67,6 +67,8 @@ class SweepSpec:
     ports: dict[str, str] = field(default_factory=dict)
     repeat: int = 10
     warmup: int = 3
+    bauds: dict[str, int] = field(default_factory=dict)  # per board; others: the default
+    power: dict[str, str] = field(default_factory=dict)  # per board: ppk2, joulescope, csv:F
     source: Path | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -84,6 +86,7 @@ class SweepSpec:
             "tflm_checks": self.tflm_checks,
             "repeat": self.repeat,
             "warmup": self.warmup,
+            "power": dict(sorted(self.power.items())),
         }
 
     @property
@@ -376,6 +379,25 @@ def _check_measure(c: _Checker, measure: dict[str, Any]) -> dict[str, Any]:
                     f"unknown board {board!r} in measure.ports{_did_you_mean(board, known)}",
                 )
         out["ports"] = dict(ports)
+    for key, kind_of in (("baud", int), ("power", str)):
+        value = measure.get(key, {})
+        if not isinstance(value, dict) or not all(
+            isinstance(v, kind_of) and not isinstance(v, bool) for v in value.values()
+        ):
+            example = "{ hx-we2 = 921600 }" if key == "baud" else '{ hx-we2 = "ppk2" }'
+            c.fail("measure", key, None, f"measure.{key} must map boards to values, e.g. {example}")
+            continue
+        for board in value:
+            if board not in target_names():
+                c.fail(
+                    "measure",
+                    key,
+                    board,
+                    f"unknown board {board!r} in measure.{key}"
+                    f"{_did_you_mean(board, target_names())}",
+                )
+        if value:
+            out["bauds" if key == "baud" else "power"] = dict(value)
     for key in ("repeat", "warmup"):
         if key in measure:
             v = measure[key]
