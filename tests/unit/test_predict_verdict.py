@@ -13,13 +13,8 @@ from pathlib import Path
 import pytest
 
 from npubench.analysis.graph_types import GraphAnalysis, LayerInfo
-from npubench.compilers.vela import VelaReport, memory_fit
-from npubench.compilers.vela_parse import (
-    count_ops,
-    parse_console,
-    parse_per_layer_csv,
-    parse_summary_csv,
-)
+from npubench.compilers.vela import VelaReport, assemble_report
+from npubench.compilers.vela_parse import parse_console, parse_per_layer_csv, parse_summary_csv
 from npubench.predict.fit import check_fit, kib
 from npubench.predict.predict import predict
 from npubench.schema import MemoryUse
@@ -37,23 +32,16 @@ def recorded_vela_report() -> VelaReport:
     layers = parse_per_layer_csv(
         (VELA_DATA / "tiny_hx-we2_performance_per-layer.csv").read_text(), console
     )
-    fit = memory_fit(board, summary, IMAGE_BYTES)
-    return VelaReport(
-        cycles_npu=summary.cycles_npu,
-        cycles_total=summary.cycles_total,
-        inference_time_s=summary.inference_time_s,
-        clock_hz=summary.core_clock_hz,
-        sram_used_bytes=summary.memory_used_bytes["sram"],
-        flash_used_bytes=IMAGE_BYTES,
-        encoded_weights_bytes=summary.encoded_weights_bytes,
-        nn_macs=summary.nn_macs,
-        layers=layers,
-        fits=all(m.fits for m in fit.values()),
-        fit=fit,
-        vela_version="5.2.0",
+    return assemble_report(
+        board,
+        summary,
+        console,
+        layers,
+        IMAGE_BYTES,
+        optimise="Performance",
+        version="5.2.0",
         artifact_dir=VELA_DATA,
         cached=True,
-        ops=count_ops(layers, console),
     )
 
 

@@ -292,9 +292,38 @@ def _report(
     layers = parse_per_layer_csv(per_layer.read_text(), console) if per_layer.exists() else []
     image = artifact / f"{_MODEL_STEM}_vela.tflite"
     image_bytes = image.stat().st_size if image.exists() else 0
-    fit = memory_fit(board, summary, image_bytes)
     meta_path = artifact / _META_NAME
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    return assemble_report(
+        board,
+        summary,
+        console,
+        layers,
+        image_bytes,
+        optimise=optimise,
+        version=str(meta.get("vela_version") or vela_version()),
+        artifact_dir=artifact,
+        cached=cached,
+        compile_seconds=meta.get("seconds"),
+    )
+
+
+def assemble_report(
+    board: Board,
+    summary: VelaSummary,
+    console: VelaConsole,
+    layers: list[LayerPlacement],
+    image_bytes: int,
+    *,
+    optimise: str,
+    version: str,
+    artifact_dir: Path,
+    cached: bool,
+    compile_seconds: float | None = None,
+) -> VelaReport:
+    """A ``VelaReport`` from Vela's parsed outputs (summary, console, per-layer rows) and the
+    size of the compiled image; the fit is checked against the board here."""
+    fit = memory_fit(board, summary, image_bytes)
     return VelaReport(
         cycles_npu=summary.cycles_npu,
         cycles_total=summary.cycles_total,
@@ -307,8 +336,8 @@ def _report(
         layers=layers,
         fits=all(m.fits for m in fit.values()),
         fit=fit,
-        vela_version=str(meta.get("vela_version") or vela_version()),
-        artifact_dir=artifact,
+        vela_version=version,
+        artifact_dir=artifact_dir,
         cached=cached,
         ops=count_ops(layers, console),
         accelerator=summary.accelerator,
@@ -316,7 +345,7 @@ def _report(
         memory_mode=summary.memory_mode,
         optimise=optimise,
         vela_memory_used_bytes=summary.memory_used_bytes,
-        compile_seconds=meta.get("seconds"),
+        compile_seconds=compile_seconds,
     )
 
 
