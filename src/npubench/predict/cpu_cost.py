@@ -12,13 +12,12 @@ May import ``npubench.errors``, ``npubench.analysis.graph_types`` and ``predict.
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from npubench.analysis.graph_types import LayerInfo
+from npubench.data import read_packaged_toml
 from npubench.errors import NpubenchError
 from npubench.predict.uncertainty import Spread
 
@@ -130,13 +129,9 @@ def _parse(data: dict[str, Any]) -> CpuCostTable:
 @cache
 def load_cpu_cost() -> CpuCostTable:
     """The packaged table, read once per process."""
-    path = resources.files("npubench.predict") / "params" / "cpu_cost.toml"
-    try:
-        return _parse(tomllib.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError as e:
-        raise CpuCostError("cpu_cost.toml is missing", "reinstall npubench (package data)") from e
-    except tomllib.TOMLDecodeError as e:
-        raise CpuCostError(f"cpu_cost.toml is not valid TOML: {e}") from e
+    return _parse(
+        read_packaged_toml("npubench.predict", "params/cpu_cost.toml", CpuCostError) or {}
+    )
 
 
 def op_class(op: str) -> str:

@@ -15,13 +15,12 @@ cycle with its user) npubench.predict.cpu_cost.
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from npubench.analysis.graph_types import LayerInfo
+from npubench.data import read_packaged_toml
 from npubench.errors import NpubenchError
 
 PER_MAC = "mac"
@@ -127,15 +126,10 @@ def parse_counts(data: dict[str, Any]) -> CountTable:
 @cache
 def load_counts() -> CountTable:
     """The packaged measured counts (empty table if the file is absent)."""
-    path = resources.files("npubench.predict") / "params" / "cpu_counts.toml"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return CountTable({}, {}, {}, {})
-    try:
-        return parse_counts(tomllib.loads(text))
-    except tomllib.TOMLDecodeError as e:
-        raise CpuCountsError(f"cpu_counts.toml is not valid TOML: {e}") from e
+    data = read_packaged_toml(
+        "npubench.predict", "params/cpu_counts.toml", CpuCountsError, missing_ok=True
+    )
+    return CountTable({}, {}, {}, {}) if data is None else parse_counts(data)
 
 
 def parse_cpi(data: dict[str, Any]) -> dict[str, Cpi]:
@@ -162,13 +156,7 @@ def parse_cpi(data: dict[str, Any]) -> dict[str, Cpi]:
 @cache
 def load_cpi() -> dict[str, Cpi]:
     """Per-core CPI figures from ``targets/cpi.toml``."""
-    path = resources.files("npubench.targets") / "cpi.toml"
-    try:
-        return parse_cpi(tomllib.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError as e:
-        raise CpuCountsError("targets/cpi.toml is missing", "reinstall npubench") from e
-    except tomllib.TOMLDecodeError as e:
-        raise CpuCountsError(f"cpi.toml is not valid TOML: {e}") from e
+    return parse_cpi(read_packaged_toml("npubench.targets", "cpi.toml", CpuCountsError) or {})
 
 
 def cpi(core: str) -> Cpi | None:

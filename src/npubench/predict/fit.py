@@ -11,14 +11,13 @@ the rules use. May import errors, schema, targets, analysis.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from npubench.analysis.graph_types import GraphAnalysis, LayerInfo
+from npubench.data import read_packaged_toml
 from npubench.errors import NpubenchError, TargetError
 from npubench.schema import LayerPlacement, MemoryUse
 from npubench.targets.schema import Board, Memory
@@ -103,15 +102,7 @@ LIMIT_FILES = ("ethos_u", "max78000", "neutron", "gap", "cvitek", "neural_art", 
 @cache
 def load_limits(name: str) -> Limits:
     """Read ``predict/limits/<name>.toml``; every limit must cite a declared source."""
-    path = resources.files("npubench.predict") / "limits" / f"{name}.toml"
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise FitCheckError(
-            f"limits file {name}.toml is missing", "reinstall npubench (package data)"
-        ) from e
-    except tomllib.TOMLDecodeError as e:
-        raise FitCheckError(f"limits file {name}.toml is not valid TOML: {e}") from e
+    data = read_packaged_toml("npubench.predict", f"limits/{name}.toml", FitCheckError) or {}
     sources = data.pop("sources", {})
     problems = []
     for table_name, table in data.items():

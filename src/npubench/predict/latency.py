@@ -24,7 +24,6 @@ predict.uncertainty and predict.fit (its shared board and placement helpers).
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -33,6 +32,7 @@ from typing import Any
 
 from npubench import STAGES
 from npubench.analysis.graph_types import GraphAnalysis, LayerInfo
+from npubench.data import read_packaged_toml
 from npubench.errors import NpubenchError
 from npubench.predict import cpu_cost
 from npubench.predict.fit import has_npu, largest, placement_by_index, runs_on_cpu
@@ -102,16 +102,7 @@ def params_dir() -> Traversable:
 
 def read_params_file(name: str) -> dict[str, Any] | None:
     """One parsed ``params/<name>.toml`` (None when there is none), read once per process."""
-    path = params_dir() / f"{name}.toml"
-    if not path.is_file():
-        return None
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise PredictError(
-            f"params file {name}.toml is not valid TOML: {e}",
-            "fix the syntax at the position named",
-        ) from e
+    return read_packaged_toml("npubench.predict", f"params/{name}.toml", PredictError, True)
 
 
 def parse_params_data(
