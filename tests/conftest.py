@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,3 +21,14 @@ def tflite_models(
     cache = getattr(request.config, "cache", None)
     root = cache.mkdir("npubench-tflite-models") if cache else tmp_path_factory.mktemp("m")
     return ensure_models(root)
+
+
+@pytest.fixture
+def fresh_catalogue(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The board folders as they are now (no $NPUBENCH_BOARDS_PATH), not a cached earlier load."""
+    from npubench.targets import catalogue
+
+    monkeypatch.delenv(catalogue.BOARDS_PATH_ENV, raising=False)
+    catalogue._load_all.cache_clear()
+    yield
+    catalogue._load_all.cache_clear()

@@ -7,7 +7,6 @@ error messages for broken files (built from a real board file with one field dam
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,13 +45,8 @@ DESCRIPTION_ONLY_SOURCES = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _fresh_catalogue(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Each test sees the board folders as they are now, not a cached earlier load."""
-    monkeypatch.delenv(catalogue.BOARDS_PATH_ENV, raising=False)
-    catalogue._load_all.cache_clear()
-    yield
-    catalogue._load_all.cache_clear()
+# Each test sees the board folders as they are now, not a cached earlier load.
+pytestmark = pytest.mark.usefixtures("fresh_catalogue")
 
 
 def _board_file(name: str) -> Path:

@@ -7,7 +7,6 @@ field (files built from the real hx-we2.toml).
 from __future__ import annotations
 
 import configparser
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,12 +32,8 @@ ACCELERATORS = {
 ALL = sorted(BOARDS | ACCELERATORS)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_catalogue(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv(catalogue.BOARDS_PATH_ENV, raising=False)
-    catalogue._load_all.cache_clear()
-    yield
-    catalogue._load_all.cache_clear()
+# Each test sees the board folders as they are now, not a cached earlier load.
+pytestmark = pytest.mark.usefixtures("fresh_catalogue")
 
 
 def _load(name: str):
