@@ -16,6 +16,7 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
+from _markers import needs_qemu
 from npubench import STAGES
 from npubench.measure import measure as measure_mod
 from npubench.measure import qemu
@@ -24,11 +25,7 @@ from npubench.store import ResultStore
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(
-        bool(qemu.missing_tools("qemu-cortex-m4")),
-        reason=f"{', '.join(qemu.missing_tools('qemu-cortex-m4'))} not installed: "
-        f"apt-get install {' '.join(qemu.APT_PACKAGES)}",
-    ),
+    needs_qemu,
 ]
 
 MODEL = str(Path(__file__).parent.parent / "data" / "cgen" / "mlp_per_tensor.tflite")

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from _markers import needs_qemu
 from npubench import STAGES
 from npubench.measure import protocol as p
 from npubench.measure import qemu, runner
@@ -20,11 +21,7 @@ from npubench.measure.model_stub import dense_model_hash, dense_postprocess, den
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(
-        bool(qemu.missing_tools("qemu-cortex-m4")),
-        reason=f"{', '.join(qemu.missing_tools('qemu-cortex-m4'))} not installed: "
-        f"apt-get install {' '.join(qemu.APT_PACKAGES)}",
-    ),
+    needs_qemu,
 ]
 
 

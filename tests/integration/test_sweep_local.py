@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from npubench.measure import qemu
+from _markers import needs_qemu
 from npubench.measure.runner import DEFAULT_BAUD
 from npubench.store import ResultStore
 from npubench.sweep.cells import expand
@@ -241,11 +241,7 @@ def test_an_invalid_sweep_file_stops_before_anything_runs(tmp_path: Path) -> Non
     assert not db.exists()
 
 
-@pytest.mark.skipif(
-    bool(qemu.missing_tools("qemu-cortex-m4")),
-    reason=f"{', '.join(qemu.missing_tools('qemu-cortex-m4'))} not installed: "
-    f"apt-get install {' '.join(qemu.APT_PACKAGES)}",
-)
+@needs_qemu
 def test_a_measure_cell_on_the_emulator_is_npubench_measure(tmp_path: Path) -> None:
     # A measure cell on an emulated board builds the harness and boots it in QEMU, as
     # `npubench measure` does, with its checks: model hash, seeded input, output against TFLM.
