@@ -403,6 +403,7 @@ class LatencyPrediction:
     cpu_us: float
     layer_us: list[tuple[int, str, str, float]]  # (index, name, placement, µs)
     notes: list[str] = field(default_factory=list)
+    cpu_cost_basis: dict[str, int] = field(default_factory=dict)  # CPU layers per cost basis
 
     @property
     def total_us(self) -> float:
@@ -489,9 +490,10 @@ def predict_postprocess(
     )
 
 
-def _cpu_layer(layer: LayerInfo, core: str, clocks: Clocks) -> tuple[float, float, float]:
+def _cpu_layer(layer: LayerInfo, core: str, clocks: Clocks) -> tuple[float, float, float, str]:
     c = cpu_cost.layer_cycles(layer, core)
-    return c.cycles / clocks.cpu_mhz, c.low_cycles / clocks.cpu_mhz, c.high_cycles / clocks.cpu_mhz
+    mhz = clocks.cpu_mhz
+    return c.cycles / mhz, c.low_cycles / mhz, c.high_cycles / mhz, c.basis
 
 
 def predict_inference(
@@ -501,15 +503,16 @@ def predict_inference(
     clocks: Clocks,
     placement: list[LayerPlacement],
     vela_cycles: float | None,
-) -> tuple[StageEstimate, float, float, list[tuple[int, str, str, float]], str]:
+) -> tuple[StageEstimate, float, float, list[tuple[int, str, str, float]], str, dict[str, int]]:
     """The inference stage: NPU part (Vela or analytical) + CPU-fallback layers.
 
-    Returns (estimate, npu µs, cpu µs, per-layer µs, mode).
+    Returns (estimate, npu µs, cpu µs, per-layer µs, mode, CPU layers per cost basis).
     """
     where = placement_by_index(placement)
     core = board.cpu.core
     layer_us: list[tuple[int, str, str, float]] = []
     cpu_us = cpu_lo = cpu_hi = 0.0
+    cpu_bases: dict[str, int] = {}
     npu_raw_us = 0.0
     npu_board = has_npu(board)
     rates = npu_rates(board, params, clocks, npu_memories(board)) if npu_board else None
@@ -519,8 +522,9 @@ def predict_inference(
             npu_raw_us += us
             place = "npu"
         else:
-            us, lo, hi = _cpu_layer(layer, core, clocks)
+            us, lo, hi, basis = _cpu_layer(layer, core, clocks)
             cpu_us, cpu_lo, cpu_hi = cpu_us + us, cpu_lo + lo, cpu_hi + hi
+            cpu_bases[basis] = cpu_bases.get(basis, 0) + 1
             place = where.get(layer.index, "cpu") if npu_board else "cpu"
         layer_us.append((layer.index, layer.name, place, us))
 
@@ -557,7 +561,7 @@ def predict_inference(
     if npu_board and cpu_us > 0:
         how += " + CPU-fallback layers"
     est = StageEstimate(value, npu_lo + cpu_lo, npu_hi + cpu_hi, how)
-    return est, npu_us, cpu_us, layer_us, mode
+    return est, npu_us, cpu_us, layer_us, mode, cpu_bases
 
 
 def predict_latency(
@@ -575,7 +579,7 @@ def predict_latency(
     where = placement_by_index(placement)
     npu_layers = [lay for lay in analysis.layers if not runs_on_cpu(board, where, lay.index)]
     npu_weight_bytes = sum(lay.weight_bytes for lay in npu_layers)
-    inference, npu_us, cpu_us, layer_us, mode = predict_inference(
+    inference, npu_us, cpu_us, layer_us, mode, cpu_bases = predict_inference(
         analysis, board, params, clocks, placement, vela_cycles
     )
     in_bytes = math.prod(analysis.input_shape) * dtype_bytes(analysis.input_dtype)
@@ -589,4 +593,4 @@ def predict_latency(
         "postprocess": predict_postprocess(analysis, board, params, clocks, kind),
     }
     notes = [f"postprocess: {kind}"]
-    return LatencyPrediction(stages, clocks, mode, npu_us, cpu_us, layer_us, notes)
+    return LatencyPrediction(stages, clocks, mode, npu_us, cpu_us, layer_us, notes, cpu_bases)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from npubench import STAGES
 from npubench.analysis.graph_types import GraphAnalysis, LayerInfo
-from npubench.predict.fit import FitReport, check_fit, kib, placement_by_index, runs_on_cpu
+from npubench.predict.fit import FitReport, check_fit, kib
 from npubench.predict.latency import (
     LatencyPrediction,
     load_params,
@@ -231,13 +231,6 @@ def predict(
         details["mode"] = "compiled" if vela_cycles is not None else "analytical"
         return result
 
-    where = placement_by_index(placement)
-    cpu_layers = [layer for layer in analysis.layers if runs_on_cpu(board, where, layer.index)]
-    if cpu_layers:
-        from npubench.predict import cpu_cost
-
-        bases = [cpu_cost.layer_cycles(layer, board.cpu.core).basis for layer in cpu_layers]
-        details["cpu_layer_cost_basis"] = {b: bases.count(b) for b in sorted(set(bases))}
     latency = predict_latency(
         analysis,
         board,
@@ -282,6 +275,8 @@ def _fill_latency(result: BenchResult, latency: LatencyPrediction) -> None:
     details["interval_combination"] = "sum of stage bounds (errors taken as fully correlated)"
     details["stage_models"] = {s: latency.stages[s].how for s in STAGES}
     details["inference_split_us"] = {"npu": _round(latency.npu_us), "cpu": _round(latency.cpu_us)}
+    if latency.cpu_cost_basis:
+        details["cpu_layer_cost_basis"] = dict(sorted(latency.cpu_cost_basis.items()))
     details["layers_us"] = [
         {"index": i, "name": n, "placement": p, "us": _round(us)}
         for i, n, p, us in latency.layer_us
