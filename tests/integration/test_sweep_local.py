@@ -14,7 +14,6 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from _cli import console_script
 from _markers import needs_qemu
 from npubench.measure.runner import DEFAULT_BAUD
 from npubench.store import ResultStore
@@ -75,9 +75,8 @@ def make_sweep(
 def sweep_process(sweep: Path, db: Path, **env: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "npubench.sweep",
+            str(console_script()),
+            "sweep",
             str(sweep),
             "--db",
             str(db),
@@ -189,9 +188,8 @@ def test_a_cell_over_its_timeout_is_stopped_and_failed(tmp_path: Path) -> None:
     db = tmp_path / "r.sqlite"
     proc = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "npubench.sweep",
+            str(console_script()),
+            "sweep",
             str(sweep),
             "--db",
             str(db),
@@ -231,7 +229,7 @@ def test_an_invalid_sweep_file_stops_before_anything_runs(tmp_path: Path) -> Non
     sweep.write_text(sweep.read_text().replace('"max78000"', '"max7800"'), encoding="utf-8")
     db = tmp_path / "r.sqlite"
     proc = subprocess.run(
-        [sys.executable, "-m", "npubench.sweep", str(sweep), "--db", str(db)],
+        [str(console_script()), "sweep", str(sweep), "--db", str(db)],
         capture_output=True,
         timeout=60,
     )

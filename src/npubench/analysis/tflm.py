@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from npubench import processes
 from npubench.analysis import _tflm_worker
 from npubench.analysis.graph import analyze_tflite
 from npubench.analysis.graph_types import GraphAnalysis
@@ -229,9 +230,7 @@ def _run_worker(
         if abort_for_test:
             command.append("--abort-for-test")
         try:
-            done = subprocess.run(
-                command, capture_output=True, text=True, timeout=timeout_s, env=_worker_env()
-            )
+            done = processes.run(command, text=True, timeout=timeout_s, env=_worker_env())
         except subprocess.TimeoutExpired as exc:
             raise AnalysisError(
                 f"{name} did not finish {path.name} within {timeout_s:.0f} s (worker killed)",

@@ -8,15 +8,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from npubench.errors import NpubenchError
+from npubench.console import make_console
+from npubench.errors import UsageError
 
-# Piped output is not wrapped at 80 columns: wide tables stay readable in files and CI logs.
-_probe = Console()
-console = Console(width=None if _probe.is_terminal else 200)
-err_console = Console(stderr=True)
+# Markup off (names are printed as text); piped output is not wrapped (see npubench.console).
+console = make_console()
+err_console = make_console(stderr=True)
 
 
 def print_json(data: Any) -> None:
@@ -28,7 +27,8 @@ def print_json(data: Any) -> None:
 def progress_display(enabled: bool = True) -> Iterator[Any]:
     """A spinner with the current step and elapsed time, on stderr; yields a callback."""
     if not enabled or not err_console.is_terminal:
-        yield lambda message: err_console.log(message) if enabled else None
+        # A plain line per step: no "common.py:31" location column, no wrapping.
+        yield lambda message: err_console.print(message) if enabled else None
         return
     with Progress(
         SpinnerColumn(),
@@ -41,7 +41,7 @@ def progress_display(enabled: bool = True) -> Iterator[Any]:
 
         def update(message: str) -> None:
             progress.update(task, description=message)
-            progress.console.log(message)
+            progress.console.print(message)
 
         yield update
 
@@ -54,12 +54,12 @@ def parse_shape(text: str | None) -> tuple[int, ...] | None:
     try:
         shape = tuple(int(p) for p in parts if p)
     except ValueError:
-        raise NpubenchError(
+        raise UsageError(
             f"--input-shape {text!r} is not a list of integers",
             "write it like 1,3,32,32 (batch first)",
         ) from None
     if not shape or any(d <= 0 for d in shape):
-        raise NpubenchError(
+        raise UsageError(
             f"--input-shape {text!r} must have positive dimensions",
             "write it like 1,3,32,32 (batch first)",
         )

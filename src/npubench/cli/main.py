@@ -1,24 +1,37 @@
-"""Entry point and top-level commands of the ``npubench`` CLI."""
+"""Entry point and top-level commands of the ``npubench`` CLI.
+
+``main`` holds the exit-status contract (``npubench.errors``, README "Exit statuses"): what a
+command returns or raises becomes the process's status, and an interrupt stops every child
+process before exiting 130.
+"""
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from npubench import __version__
 from npubench.cli.common import console, err_console, parse_shape, print_json, progress_display
-from npubench.errors import NpubenchError
+from npubench.console import styled
+from npubench.errors import ExitStatus, NpubenchError
 
 app = typer.Typer(
     name="npubench",
     help="Benchmark int8 inference on microcontroller NPUs and MCU CPUs: one source model, "
-    "real vendor compilers, five-stage latency, power and energy.",
+    "real vendor compilers, five-stage latency, power and energy.\n\n"
+    "Exit statuses: 0 success; 1 a result failed, a regression, or an incomplete measurement; "
+    "2 usage error; 3 a toolchain, instrument or system package missing; 130 interrupted.\n\n"
+    "Environment: NPUBENCH_DB (results store), NPUBENCH_CACHE_DIR (artifact cache), "
+    "NPUBENCH_TOOLCHAINS_DIR (toolchain environments), NPUBENCH_DATA_DIR (fitted parameters).",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 targets_app = typer.Typer(
     help="The target catalogue (boards described as data).", invoke_without_command=True
@@ -38,7 +51,10 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (stable schema
 DbOpt = Annotated[
     Path | None,
     typer.Option(
-        "--db", help="Results store (SQLite file). Default: the user data dir, or $NPUBENCH_DB."
+        "--db",
+        help="Results store (SQLite file). Default: results.sqlite in the user data dir.",
+        envvar="NPUBENCH_DB",
+        show_envvar=True,
     ),
 ]
 ModelOpt = Annotated[
@@ -110,7 +126,11 @@ def _root(
     version: Annotated[
         bool,
         typer.Option(
-            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+            "--version",
+            "-V",
+            callback=_version,
+            is_eager=True,
+            help="Print the version and exit.",
         ),
     ] = False,
 ) -> None:
@@ -162,6 +182,19 @@ def targets_show(name: str, json_out: JsonOpt = False) -> None:
     print_target(name, json_out)
 
 
+def _results_status(results: list[Any]) -> int:
+    """1 when any result failed (a model that does not fit is a result, not a failure)."""
+    failed = [r for r in results if r.status in ("failed", "incomplete")]
+    if failed:
+        err_console.print(
+            f"{len(failed)} of {len(results)} results failed: "
+            + "; ".join(f"{r.model} on {r.target}" for r in failed[:5])
+            + (" ..." if len(failed) > 5 else "")
+        )
+        return ExitStatus.FAILED
+    return ExitStatus.OK
+
+
 def _options(
     optimise: str,
     clock_mhz: float | None,
@@ -209,7 +242,7 @@ def compile_cmd(
     console.print(comparison_table([result], title=f"{result.model} compiled for {target}"))
     artifacts = result.provenance.get("artifacts", {})
     for name, path in artifacts.items():
-        console.print(f"[dim]{name}:[/dim] {path}")
+        console.print(styled((f"{name}:", "dim"), f" {path}"))
 
 
 @app.command()
@@ -251,8 +284,7 @@ def bench(
     if report is not None:
         for path in write_report(results, report):
             err_console.print(f"wrote {path}")
-    if results and all(r.status == "failed" for r in results):
-        raise typer.Exit(1)
+    raise typer.Exit(_results_status(results))
 
 
 @app.command()
@@ -293,6 +325,7 @@ def predict(
         print_json([r.to_json() for r in results])
     else:
         console.print(comparison_table(results, title="npubench predict"))
+    raise typer.Exit(_results_status(results))
 
 
 @app.command()
@@ -419,6 +452,9 @@ def sweep(
         float | None,
         typer.Option("--cell-timeout", help="Fail a cell that runs longer than this (s)."),
     ] = None,
+    progress: Annotated[
+        bool, typer.Option("--progress/--no-progress", help="Show cells done, failed, left.")
+    ] = True,
     db: DbOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -442,6 +478,7 @@ def sweep(
             clock_mhz=clock_mhz,
             calibration=calibration,
             name=name,
+            show_progress=progress,
         )
     )
 
@@ -463,30 +500,67 @@ def compare(
     )
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Console entry point: expected errors become a message, a hint and exit status 2."""
+class _Terminated(BaseException):
+    """SIGTERM arrived: unwind like Ctrl-C, so children are stopped and stores closed."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated()
+
+
+def _print_error(e: NpubenchError) -> None:
+    err_console.print(styled(("error:", "bold red"), f" {e.message}"))
+    if e.hint:
+        err_console.print(styled(("hint:", "yellow"), f" {e.hint}"))
+
+
+def _is_usage_error(e: Exception) -> bool:
+    # typer vendors its own click: recognise click's usage errors by their interface.
+    return hasattr(e, "show") and isinstance(getattr(e, "exit_code", None), int)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit status (``main`` exits with it)."""
+    import threading
+
+    from npubench import processes
+
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
+    code: int
     try:
-        app(args=argv, standalone_mode=False)
+        returned = app(args=argv, standalone_mode=False, prog_name="npubench")
+        code = returned if isinstance(returned, int) else ExitStatus.OK
     except NpubenchError as e:
-        err_console.print(f"[bold red]error:[/bold red] {e.message}", highlight=False)
-        if e.hint:
-            err_console.print(f"[yellow]hint:[/yellow] {e.hint}", highlight=False)
-        sys.exit(e.exit_code)
+        _print_error(e)
+        code = e.exit_code
     except KeyboardInterrupt:
-        err_console.print("interrupted")
-        sys.exit(130)
-    except typer.Exit as e:
-        sys.exit(e.exit_code)
-    except SystemExit:
-        raise
+        code = ExitStatus.INTERRUPTED
+    except _Terminated:
+        code = ExitStatus.TERMINATED
     except Exception as e:  # usage errors arrive here in non-standalone mode
-        # typer may vendor its own click: recognise usage errors by their interface.
-        if hasattr(e, "show") and isinstance(getattr(e, "exit_code", None), int):
+        if _is_usage_error(e):
             e.show()  # type: ignore[attr-defined]
-            sys.exit(e.exit_code)  # type: ignore[attr-defined]
-        if type(e).__name__ == "Abort":
-            sys.exit(1)
-        raise
+            code = int(e.exit_code)  # type: ignore[attr-defined]
+        elif type(e).__name__ == "Abort":
+            interrupted = isinstance(e.__cause__ or e.__context__, KeyboardInterrupt)
+            code = ExitStatus.INTERRUPTED if interrupted else ExitStatus.FAILED
+        else:
+            raise
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+    if code in (ExitStatus.INTERRUPTED, ExitStatus.TERMINATED):
+        stopped = processes.terminate_all()
+        what = "interrupted" if code == ExitStatus.INTERRUPTED else "terminated"
+        more = f"; stopped {stopped} child process group(s)" if stopped else ""
+        err_console.print(f"{what}: results stored before this point are kept{more}")
+    return int(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: exits with the status of ``run``."""
+    sys.exit(run(argv))
 
 
 if __name__ == "__main__":

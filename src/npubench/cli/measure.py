@@ -8,9 +8,10 @@ import typer
 
 from npubench.cli.common import console, print_json, progress_display
 
-# Exit statuses: a complete measurement, a failed one, and one whose repetitions were kept but
-# is incomplete (a board reset, a dropped link): scripts can tell them apart.
-EXIT_STATUS = {"ok": 0, "failed": 1, "incomplete": 3}
+# Exit statuses (npubench.errors): a complete measurement is 0; a failed one and one whose
+# repetitions were kept but is incomplete (a board reset, a dropped link) are 1 (the JSON's
+# "status" tells them apart); 3 is kept for a missing board or instrument.
+EXIT_STATUS = {"ok": 0, "failed": 1, "incomplete": 1}
 
 
 def measure_command(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from npubench.cli.common import console, err_console, print_json
-from npubench.errors import NpubenchError
+from npubench.errors import UsageError
 from npubench.report import comparison_csv, comparison_markdown, comparison_table, write_report
 from npubench.schema import KINDS
 from npubench.store import ResultStore
@@ -23,7 +23,7 @@ def results_command(
     json_out: bool,
 ) -> None:
     if kind is not None and kind not in KINDS:
-        raise NpubenchError(f"unknown --kind {kind!r}", f"use one of {', '.join(KINDS)}")
+        raise UsageError(f"unknown --kind {kind!r}", f"use one of {', '.join(KINDS)}")
     model = model.removeprefix("zoo:") if model else model  # stored under the model's name
     with ResultStore(db, readonly=True) as store:
         stored = store.query(
@@ -53,14 +53,14 @@ def report_command(
     figures: Path | None = None,
 ) -> None:
     if fmt not in ("table", "md", "csv"):
-        raise NpubenchError(f"unknown --format {fmt!r}", "use table, md or csv")
+        raise UsageError(f"unknown --format {fmt!r}", "use table, md or csv")
     model = model.removeprefix("zoo:") if model else model
     with ResultStore(db, readonly=True) as store:
         found = [s.result for s in store.query(model=model, latest=True)]
     if targets:
         found = [r for r in found if r.target in targets]
     if not found:
-        raise NpubenchError(
+        raise UsageError(
             "no stored results match",
             "run `npubench bench` first, or check --db, --model and --target",
         )

@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from npubench import processes
 from npubench.cache import cache_key, cached_dir, file_sha256
 from npubench.compilers.vela_config import (
     VelaSystem,
@@ -130,9 +131,9 @@ def vela_version() -> str:
         except importlib.metadata.PackageNotFoundError:
             pass
     try:
-        done = subprocess.run(
-            [str(vela), "--version"], capture_output=True, text=True, timeout=120, check=True
-        )
+        done = processes.run([str(vela), "--version"], text=True, timeout=120)
+        if done.returncode != 0:
+            raise subprocess.SubprocessError(f"exit status {done.returncode}: {done.stderr}")
     except (OSError, subprocess.SubprocessError) as e:
         raise CompilerError(
             f"cannot run {vela} --version: {e}",
@@ -210,9 +211,7 @@ def _run_vela(tflite: Path, system: VelaSystem, optimise: str, out_dir: Path) ->
         ]
         start = time.perf_counter()
         try:
-            done = subprocess.run(
-                cmd, capture_output=True, text=True, timeout=VELA_TIMEOUT_S, cwd=work
-            )
+            done = processes.run(cmd, text=True, timeout=VELA_TIMEOUT_S, cwd=work)
         except subprocess.TimeoutExpired as e:
             raise CompilerError(
                 f"Vela did not finish within {VELA_TIMEOUT_S} s on {tflite.name}",

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from npubench import processes
 from npubench.cache import cache_key, cached_dir, file_sha256
 from npubench.errors import MeasurementError
 
@@ -168,7 +169,7 @@ def _sources_key(target: str, model: ModelPort) -> str:
 
 def _make(target: str, out_dir: Path, model: ModelPort) -> None:
     cmd = ["make", "-s", "-C", str(HARNESS_DIR), f"BUILD={out_dir}", target, *model.make_args()]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    proc = processes.run(cmd, text=True)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
         raise EmulatorError(
@@ -222,7 +223,7 @@ class _PtyProcess:
                 self._found.set()
 
     def start(self) -> str:
-        self.proc = subprocess.Popen(
+        self.proc = processes.popen(
             self.cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
         threading.Thread(target=self._pump, daemon=True).start()
@@ -240,13 +241,8 @@ class _PtyProcess:
     def stop(self) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=3)
+        processes.kill_group(self.proc)
+        processes.release(self.proc)
         self.proc = None
 
     @property

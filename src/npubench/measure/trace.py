@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from npubench.errors import MeasurementError
+from npubench.errors import ExitStatus, MeasurementError
 
 GAP_FACTOR = 5.0
 """A time step larger than this many median steps is a gap (samples lost or logging paused)."""
@@ -286,14 +286,17 @@ def _format_name(columns: dict[str, _Column], headers: list[str]) -> str:
 
 
 def _error(path: Path, problem: str, hint: str, line: int | None = None) -> MeasurementError:
+    """A trace file the user gave that cannot be read: a usage error (exit status 2)."""
     where = f"{path}" if line is None else f"{path}, line {line}"
-    return MeasurementError(f"{where}: {problem}", hint=hint)
+    return MeasurementError(f"{where}: {problem}", hint=hint, exit_code=ExitStatus.USAGE)
 
 
 def _read_text(path: Path) -> str:
     if not path.is_file():
         raise MeasurementError(
-            f"{path}: no such trace file", hint="check the path; traces are CSV exports"
+            f"{path}: no such trace file",
+            hint="check the path; traces are CSV exports",
+            exit_code=ExitStatus.USAGE,
         )
     raw = path.read_bytes()
     if not raw.strip():

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from npubench.errors import ModelError
+from npubench.errors import ExitStatus, ModelError
 from npubench.schema import Fidelity
 
 
@@ -116,6 +116,7 @@ def measure_fidelity(
             f"float output {reference.shape[1:]} and int8 output {int8.shape[1:]} of "
             f"{tflite_path.name} do not correspond",
             hint="this is a layout bug in the conversion; please report it",
+            exit_code=ExitStatus.FAILED,
         )
     return Fidelity(
         sqnr_db=sqnr_db(reference, int8),

@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from npubench.errors import ModelError
+from npubench import processes
+from npubench.errors import ExitStatus, ModelError
 from npubench.provenance import package_version
 
 CONVERSION_TIMEOUT_S = 1800
@@ -115,19 +116,19 @@ def _run_worker(
     started = time.monotonic()
     with open(log_path, "w") as log:
         try:
-            proc = subprocess.run(
+            proc = processes.run(
                 [sys.executable, "-m", "npubench.models._quantize_worker", "request.json"],
                 cwd=work_dir,
                 env=_worker_env(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 timeout=CONVERSION_TIMEOUT_S,
-                check=False,
             )
         except subprocess.TimeoutExpired as exc:
             raise ModelError(
                 f"int8 conversion of {model_name} took over {CONVERSION_TIMEOUT_S} s",
                 hint=f"see the conversion log {log_path}",
+                exit_code=ExitStatus.FAILED,
             ) from exc
     result_path = work_dir / "result.json"
     if not result_path.exists():
@@ -135,6 +136,7 @@ def _run_worker(
             f"int8 conversion of {model_name} crashed (exit status {proc.returncode}): "
             f"{_log_tail(log_path)}",
             hint=f"see the full conversion log {log_path}",
+            exit_code=ExitStatus.FAILED,
         )
     result = json.loads(result_path.read_text())
     if not result["ok"]:
@@ -145,6 +147,7 @@ def _run_worker(
             f"{stage} failed for {model_name}: {result['error']}",
             hint="int8 TFLite needs standard ops that TFLite can quantize (Conv, Gemm, pooling, "
             f"ReLU, Add, ...); the conversion log is {log_path}",
+            exit_code=ExitStatus.FAILED,
         )
     out_path = Path(out_path)
     out_path.write_bytes(Path(result["tflite"]).read_bytes())

@@ -278,6 +278,14 @@ def _import_file(path: Path) -> tuple[Any, tuple[Path, ...]]:
     sys.path.insert(0, str(folder))
     try:
         spec.loader.exec_module(module)
+    except SystemExit as exc:
+        # A model file that calls sys.exit() at import must not end npubench with its status.
+        sys.modules.pop(name, None)
+        raise ModelError(
+            f"importing {path} called sys.exit({exc.code!r})",
+            hint="a model file must define the module class without exiting; move script code "
+            "under `if __name__ == '__main__':`",
+        ) from None
     except Exception as exc:
         sys.modules.pop(name, None)
         raise ModelError(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from npubench import STAGES
-from npubench.errors import NpubenchError
+from npubench.errors import EnvironmentProblem
 from npubench.report import _views as v
 
 WIDTH_PX = 680
@@ -39,7 +39,7 @@ def plotly_js() -> str:
     try:
         from plotly.offline import get_plotlyjs
     except ImportError as e:
-        raise NpubenchError(
+        raise EnvironmentProblem(
             "the HTML report needs the plotly package (it inlines plotly.js)",
             "pip install plotly (it is a dependency of npubench)",
         ) from e

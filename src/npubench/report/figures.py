@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from npubench import STAGES
-from npubench.errors import NpubenchError
+from npubench.errors import NpubenchError, UsageError
 from npubench.report import _views as v
 from npubench.schema import BenchResult
 
@@ -441,7 +441,7 @@ def write_figures(
     """
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
-        raise NpubenchError(
+        raise UsageError(
             f"unknown figure format(s): {', '.join(unknown) or '(none given)'}",
             f"use any of {', '.join(FORMATS)}",
         )

@@ -17,8 +17,21 @@ from typing import Any
 from platformdirs import user_data_dir
 
 from npubench import STAGES
-from npubench.errors import StoreError
+from npubench.errors import ExitStatus, StoreError
 from npubench.schema import KINDS, SCHEMA_VERSION, BenchResult
+
+
+class StoreUsageError(StoreError):
+    """The store path the user gave is wrong: missing, not a store, not writable (exit 2)."""
+
+    exit_code = ExitStatus.USAGE
+
+
+class StoreEnvironmentError(StoreError):
+    """The store needs another npubench than this one (exit 3)."""
+
+    exit_code = ExitStatus.ENVIRONMENT
+
 
 DB_ENV = "NPUBENCH_DB"
 _APP_ID = 0x4E50_4231  # "NPB1": marks a file as an npubench store (PRAGMA application_id)
@@ -89,7 +102,7 @@ class ResultStore:
         self.readonly = readonly
         if readonly:
             if not self.path.is_file():
-                raise StoreError(
+                raise StoreUsageError(
                     f"there is no results store at {self.path}",
                     "run `npubench bench` (or predict, measure, sweep) first, or check --db",
                 )
@@ -113,37 +126,39 @@ class ResultStore:
             }
             self._conn.execute("COMMIT")
         except sqlite3.DatabaseError as e:
-            raise StoreError(
+            raise StoreUsageError(
                 f"{self.path} is not a readable npubench store ({e})",
                 "point --db at another file; this one was left untouched",
             ) from e
         if tables and app_id != _APP_ID:
-            raise StoreError(
+            raise StoreUsageError(
                 f"{self.path} is an SQLite file but not an npubench store",
                 "point --db at a new file; this one was left untouched",
             )
         if readonly:
             if not tables:
-                raise StoreError(f"{self.path} is an empty store", "run `npubench bench` first")
+                raise StoreUsageError(
+                    f"{self.path} is an empty store", "run `npubench bench` first"
+                )
             return
         self._init_schema(fresh=not tables)
 
     def _check_location(self) -> None:
         parent = self.path.parent
         if self.path.exists() and self.path.is_dir():
-            raise StoreError(
+            raise StoreUsageError(
                 f"--db {self.path} is a directory", "give a file path, e.g. results.sqlite"
             )
         try:
             parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise StoreError(
+            raise StoreUsageError(
                 f"cannot create the folder {parent} for the store: {e.strerror}",
                 "choose a writable location with --db or NPUBENCH_DB",
             ) from e
         target = self.path if self.path.exists() else parent
         if not os.access(target, os.W_OK):
-            raise StoreError(
+            raise StoreUsageError(
                 f"the store {self.path} is not writable",
                 "choose a writable location with --db or NPUBENCH_DB",
             )
@@ -158,7 +173,7 @@ class ResultStore:
             if row is None:
                 c.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             elif int(row[0]) > SCHEMA_VERSION:
-                raise StoreError(
+                raise StoreEnvironmentError(
                     f"{self.path} was written by a newer npubench (schema {row[0]})",
                     "upgrade npubench to read it",
                 )
@@ -278,7 +293,7 @@ class ResultStore:
         ``latest`` keeps only the newest result per (model, target, kind, options).
         """
         if limit is not None and limit < 1:
-            raise StoreError(f"--limit must be at least 1, got {limit}")
+            raise StoreUsageError(f"--limit must be at least 1, got {limit}")
         where, args = [], []
         for column, value in (
             ("model", model),

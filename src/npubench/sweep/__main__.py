@@ -1,7 +1,7 @@
-"""``python -m npubench.sweep FILE [--db ...]``: run a sweep file (see ``commands.main``)."""
+"""``python -m npubench.sweep FILE [--db ...]`` is ``npubench sweep FILE [--db ...]``."""
 
 import sys
 
-from npubench.sweep.commands import main
+from npubench.cli.main import main
 
-sys.exit(main())
+main(["sweep", *sys.argv[1:]])

@@ -15,7 +15,7 @@ from typing import Any
 
 from rich.console import Console
 
-from npubench.errors import NpubenchError
+from npubench.errors import UsageError
 from npubench.store import ResultStore
 from npubench.sweep.compare import compare, parse_threshold, print_comparison
 from npubench.sweep.export import write_export
@@ -66,14 +66,14 @@ def sweep_command(
     flags_given = any((models, targets, kinds, optimise, clock_mhz, calibration))
     if file is not None:
         if flags_given:
-            raise NpubenchError(
+            raise UsageError(
                 "a sweep file and --model/--target/--kind/option flags were both given",
                 "put everything in the sweep file, or give only flags",
             )
         spec = load_spec(file)
     else:
         if not models or not targets:
-            raise NpubenchError(
+            raise UsageError(
                 "no sweep file and no --model/--target flags",
                 "give a sweep file (see examples/study.toml), or --model and --target",
             )
@@ -132,25 +132,3 @@ def export_command(
     with ResultStore(db) as store:
         stored = store.query(group_id=group_id, **filters)
     return write_export(stored, path)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m npubench.sweep FILE ...``: the sweep command before the CLI has it."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m npubench.sweep", description=__doc__)
-    parser.add_argument("file", type=Path)
-    parser.add_argument("--db", type=Path)
-    parser.add_argument("--backend", default="local", choices=("local", "ray"))
-    parser.add_argument("--address")
-    parser.add_argument("--workers", type=int)
-    parser.add_argument("--retry-failed", action="store_true")
-    parser.add_argument("--cell-timeout", type=float, dest="cell_timeout_s")
-    parser.add_argument("--json", action="store_true", dest="json_out")
-    parser.add_argument("--no-progress", action="store_false", dest="show_progress")
-    args = parser.parse_args(argv)
-    try:
-        return sweep_command(**vars(args))
-    except NpubenchError as e:
-        Console(stderr=True).print(f"error: {e}", highlight=False, markup=False)
-        return e.exit_code

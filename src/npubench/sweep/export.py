@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from npubench.errors import NpubenchError
+from npubench.errors import EnvironmentProblem, UsageError
 from npubench.schema import BenchResult
 from npubench.store import StoredResult, export_csv, export_json, flat_row
 from npubench.store.export import FLAT_COLUMNS
@@ -42,7 +42,7 @@ def _pyarrow() -> Any:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError as e:
-        raise NpubenchError(
+        raise EnvironmentProblem(
             f"Parquet export needs pyarrow, which is not installed ({e})",
             "pip install pyarrow, or export to .csv or .json",
         ) from e
@@ -120,7 +120,7 @@ def write_export(items: Sequence[StoredResult], path: Path | str) -> Path:
     elif suffix == ".json":
         path.write_text(export_json(results), encoding="utf-8")
     else:
-        raise NpubenchError(
+        raise UsageError(
             f"cannot export to {path.name}: unknown format",
             f"name the file {', '.join(EXPORT_SUFFIXES)}",
         )

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from npubench.errors import NpubenchError
+from npubench.errors import EnvironmentProblem, NpubenchError
 from npubench.schema import BenchResult
 from npubench.sweep.cells import Cell, PrepareTask
 from npubench.sweep.execute import failed_cell_result, run_cell, run_prepare
@@ -52,7 +52,7 @@ def _connect(ray: Any, address: str | None, workers: int | None) -> bool:
     try:
         ray.init(address=address, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as e:
-        raise NpubenchError(
+        raise EnvironmentProblem(
             f"cannot connect to the Ray cluster at {address or 'a new local instance'}: {e}",
             "check --address (e.g. ray://head:10001 or head:6379) and that `ray status` works",
         ) from e

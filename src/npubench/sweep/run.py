@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from rich.markup import escape
 
-from npubench.errors import NpubenchError
+from npubench.errors import UsageError
 from npubench.schema import BenchResult
 from npubench.store import ResultStore
 from npubench.sweep.cells import Cell, Matrix, expand
@@ -172,7 +172,7 @@ Runner = Callable[..., None]
 def _backend_runner(backend: str, address: str | None) -> Runner:
     if backend == "local":
         if address is not None:
-            raise NpubenchError(
+            raise UsageError(
                 "--address applies to the Ray backend only", "add --backend ray, or drop --address"
             )
         from npubench.sweep.local import run_local
@@ -182,7 +182,7 @@ def _backend_runner(backend: str, address: str | None) -> Runner:
         from npubench.sweep.ray_backend import run_ray
 
         return lambda *args, **kw: run_ray(*args, address=address, **kw)
-    raise NpubenchError(f"unknown sweep backend {backend!r}", f"use one of {', '.join(BACKENDS)}")
+    raise UsageError(f"unknown sweep backend {backend!r}", f"use one of {', '.join(BACKENDS)}")
 
 
 def run_sweep(
@@ -204,7 +204,7 @@ def run_sweep(
     if not isinstance(spec, SweepSpec):
         spec = load_spec(spec)
     if workers is not None and workers < 1:
-        raise NpubenchError(f"--workers must be at least 1, got {workers}")
+        raise UsageError(f"--workers must be at least 1, got {workers}")
     runner = _backend_runner(backend, address)
     progress = progress or NullProgress()
     matrix = expand(spec)

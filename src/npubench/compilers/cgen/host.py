@@ -10,11 +10,11 @@ npubench.errors and sibling cgen modules.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 
+from npubench import processes
 from npubench.compilers.cgen.generator import CgenResult
 from npubench.errors import CompilerError
 
@@ -75,7 +75,7 @@ def write_host_runner(result: CgenResult) -> Path:
 
 
 def _run_compiler(cmd: list[str], what: str) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    proc = processes.run(cmd, text=True, timeout=600)
     if proc.returncode != 0:
         raise CompilerError(
             f"{what} failed ({' '.join(cmd[:3])} ...):\n{proc.stderr.strip()[-2000:]}",
@@ -111,7 +111,7 @@ def run_host(binary: Path, result: CgenResult, samples: list[np.ndarray]) -> lis
     size_in = int(np.prod(result.input_shape))
     size_out = int(np.prod(result.output_shape))
     data = b"".join(np.asarray(s, np.int8).reshape(-1)[:size_in].tobytes() for s in samples)
-    proc = subprocess.run([str(binary)], input=data, capture_output=True, timeout=600)
+    proc = processes.run([str(binary)], input=data, timeout=600)
     if proc.returncode != 0 or len(proc.stdout) != size_out * len(samples):
         raise CompilerError(
             f"generated host program failed (exit {proc.returncode}, "
@@ -127,9 +127,12 @@ def run_host(binary: Path, result: CgenResult, samples: list[np.ndarray]) -> lis
 
 def time_host(binary: Path, iterations: int) -> float:
     """Seconds per inference of the host build (CPU time, fixed input)."""
-    proc = subprocess.run(
-        [str(binary), str(iterations)], capture_output=True, text=True, timeout=600, check=True
-    )
+    proc = processes.run([str(binary), str(iterations)], text=True, timeout=600)
+    if proc.returncode != 0:
+        raise CompilerError(
+            f"generated host program failed (exit {proc.returncode}) while timing",
+            hint="this is a bug in the C generator; please report it with the model",
+        )
     return float(proc.stdout.split()[0])
 
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import subprocess
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
+from npubench import processes
 from npubench.cache import cache_key, cached_dir, file_sha256
 from npubench.compilers.cgen import generate_c
 from npubench.compilers.cgen.host import build_host, run_host
@@ -45,7 +45,7 @@ def _require(tool: str) -> None:
 
 
 def _run(cmd: list[str], what: str, cwd: Path | None = None) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=cwd)
+    proc = processes.run(cmd, text=True, timeout=600, cwd=cwd)
     if proc.returncode != 0:
         raise MeasurementError(
             f"{what} failed:\n{proc.stderr.strip()[-2000:]}",
@@ -55,7 +55,7 @@ def _run(cmd: list[str], what: str, cwd: Path | None = None) -> None:
 
 def tool_version(tool: str) -> str:
     _require(tool)
-    out = subprocess.run([tool, "--version"], capture_output=True, text=True, timeout=60)
+    out = processes.run([tool, "--version"], text=True, timeout=60)
     return out.stdout.splitlines()[0].strip() if out.stdout else tool
 
 

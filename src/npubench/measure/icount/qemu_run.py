@@ -16,6 +16,7 @@ from pathlib import Path
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
+from npubench import processes
 from npubench.errors import MeasurementError
 from npubench.measure.icount.boards import IcountCore
 from npubench.measure.icount.build import APT_HINT
@@ -101,7 +102,7 @@ def run_counting(elf: Path, core: IcountCore, plugin: Path, timeout_s: float = 6
             f"{plugin},mark={mark:#x},out={counts}",
         ]
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+            proc = processes.run(cmd, text=True, timeout=timeout_s)
         except subprocess.TimeoutExpired as e:
             raise MeasurementError(
                 f"{core.machine} did not finish within {timeout_s:.0f} s",
