@@ -13,14 +13,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from npubench.errors import CompilerError, TargetError
+from npubench.errors import TargetError
 from npubench.pipeline import (
     BenchOptions,
     Progress,
+    _first_toolchain,
     _quiet,
     compile_on,
     expand_targets,
-    has_compiler,
     prepare,
 )
 from npubench.pipeline import bench as _bench
@@ -71,12 +71,8 @@ def compile(model: str, target: str, progress: Progress = _quiet, **options: Any
             "use `npubench bench` for several targets",
         )
     [board] = boards
-    if not has_compiler(board):
-        # Say so before minutes of quantization, not after.
-        raise CompilerError(
-            f"no compiler for {board.name} ({board.toolchain}) is installed here",
-            "use `npubench predict` for this target, or an Ethos-U target for compiled figures",
-        )
+    # A missing toolchain is said before minutes of quantization, not after.
+    _first_toolchain(board, opts)
     bundle = prepare(model, opts, progress)
     return compile_on(bundle, board, opts)
 

@@ -11,12 +11,18 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from npubench.errors import CompilerError, NpubenchError, TargetError
+from npubench.errors import NpubenchError, TargetError, UsageError
 from npubench.provenance import base_provenance
 from npubench.schema import BenchResult, Kind, empty_stages
 from npubench.targets import Board, get_target, target_names
+
+if TYPE_CHECKING:
+    from npubench.analysis.graph_types import GraphAnalysis
+    from npubench.models.prepare import PreparedModel
+    from npubench.toolchains.base import CompileReport, Toolchain
+    from npubench.toolchains.inputs import CompileInput
 
 Progress = Callable[[str], None]
 
@@ -34,6 +40,7 @@ MODEL_GROUPS: dict[str, tuple[str, ...]] = {
 }
 ETHOS_U_BOARDS: tuple[str, ...] = ("hx-we2", "alif-e7-hp", "alif-e7-he", "corstone-300")
 OPTIMISE_MODES: tuple[str, ...] = ("Performance", "Size")
+FRONTENDS: tuple[str, ...] = ("tflite", "executorch", "onnx")
 
 
 def _quiet(_: str) -> None:
@@ -51,16 +58,22 @@ class BenchOptions:
     checkpoint: Path | None = None
     tflm_checks: bool = True
     seed: int = 0
+    toolchain: str | None = None  # None: the board's own choice (its default, if installed)
+    frontend: str | None = None  # pick the board's toolchain of this front end
 
     def __post_init__(self) -> None:
         if self.optimise not in OPTIMISE_MODES:
-            raise CompilerError(
+            raise UsageError(
                 f"unknown --optimise {self.optimise!r}", f"use one of {', '.join(OPTIMISE_MODES)}"
             )
         if self.clock_mhz is not None and not (
             math.isfinite(self.clock_mhz) and self.clock_mhz > 0
         ):
             raise TargetError(f"--clock-mhz must be positive, got {self.clock_mhz:g}")
+        if self.frontend is not None and self.frontend not in FRONTENDS:
+            raise UsageError(
+                f"unknown --frontend {self.frontend!r}", f"use one of {', '.join(FRONTENDS)}"
+            )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -71,12 +84,45 @@ class BenchOptions:
             "checkpoint": str(self.checkpoint) if self.checkpoint else None,
             "tflm_checks": self.tflm_checks,
             "seed": self.seed,
+            "toolchain": self.toolchain,
+            "frontend": self.frontend,
         }
 
+    def toolchain_options(self, toolchain: Toolchain) -> dict[str, Any]:
+        """The options of this run that ``toolchain`` takes (e.g. Vela's ``optimise``)."""
+        fields = toolchain.Options.model_fields
+        return {"optimise": self.optimise} if "optimise" in fields else {}
 
-def has_compiler(board: Board) -> bool:
-    """Whether a real compiler for the board is installed here (Vela, for Ethos-U boards)."""
-    return board.npu is not None and board.npu.family == "ethos-u"
+
+def takes_optimise(toolchain: Toolchain) -> bool:
+    return "optimise" in toolchain.Options.model_fields
+
+
+def board_toolchains(board: Board, options: BenchOptions | None = None) -> list[Toolchain]:
+    """The board's toolchains that this run may use, in the board's order of preference."""
+    from npubench.toolchains import get_toolchain, toolchains_for
+
+    if options is not None and options.toolchain is not None:
+        if options.toolchain not in board.toolchain_names():
+            raise UsageError(
+                f"toolchain {options.toolchain!r} does not target {board.name}",
+                f"{board.name} names {', '.join(board.toolchain_names())}",
+            )
+        return [get_toolchain(options.toolchain)]
+    found = toolchains_for(board)
+    if options is not None and options.frontend is not None:
+        found = [t for t in found if t.frontend == options.frontend]
+    return found
+
+
+def available_toolchains(board: Board, options: BenchOptions | None = None) -> list[Toolchain]:
+    """The board's toolchains installed here (cheap: ``detect()`` reads no vendor package)."""
+    return [t for t in board_toolchains(board, options) if t.detect().available]
+
+
+def has_compiler(board: Board, options: BenchOptions | None = None) -> bool:
+    """Whether a toolchain for the board is installed here."""
+    return bool(available_toolchains(board, options))
 
 
 def expand_models(specs: Sequence[str]) -> list[str]:
@@ -109,8 +155,8 @@ def expand_targets(names: Sequence[str]) -> list[Board]:
 class PreparedBundle:
     """A model ready for targets: its int8 form, its analysis and what they cost."""
 
-    prepared: Any  # npubench.models.prepare.PreparedModel
-    analysis: Any  # npubench.analysis.graph_types.GraphAnalysis
+    prepared: PreparedModel
+    analysis: GraphAnalysis
     timings_s: dict[str, float] = field(default_factory=dict)
     spec: str = ""  # the model as the user gave it (a path, zoo:<name>, file.py:Class)
 
@@ -142,7 +188,22 @@ def prepare(spec: str, options: BenchOptions, progress: Progress = _quiet) -> Pr
     return PreparedBundle(prepared=prepared, analysis=analysis, timings_s=timings, spec=spec)
 
 
+def compile_input(bundle: PreparedBundle, options: BenchOptions) -> CompileInput:
+    from npubench.toolchains.inputs import CompileInput
+
+    return CompileInput.from_prepared(
+        bundle.prepared,
+        bundle.spec,
+        calibration=options.calibration,
+        seed=options.seed,
+        input_shape=options.input_shape,
+        checkpoint=options.checkpoint,
+    )
+
+
 def result_skeleton(bundle: PreparedBundle, board: Board, options: BenchOptions) -> BenchResult:
+    from npubench.targets.catalogue import board_origin
+
     p = bundle.prepared
     return BenchResult(
         model=p.name,
@@ -158,6 +219,7 @@ def result_skeleton(bundle: PreparedBundle, board: Board, options: BenchOptions)
             source=bundle.spec or p.name,
             calibration=p.calibration_source,
             converter=p.converter,
+            board_file=board_origin(board.name).to_json(),
         ),
         details={
             "macs": bundle.analysis.total_macs,
@@ -172,61 +234,67 @@ def result_skeleton(bundle: PreparedBundle, board: Board, options: BenchOptions)
     )
 
 
-def _compile_vela(
-    bundle: PreparedBundle, board: Board, options: BenchOptions
-) -> tuple[BenchResult, Any]:
-    """Compile with Vela and turn its report into a ``compiled`` result."""
-    result = result_skeleton(bundle, board, options)
-    if not has_compiler(board):
-        raise CompilerError(
-            f"no compiler for {board.name} ({board.toolchain}) is installed here",
-            "use `npubench predict` for this target, or an Ethos-U target for compiled figures",
-        )
-    from npubench.compilers.vela import compile_for_board
+def compile_report(
+    bundle: PreparedBundle, board: Board, options: BenchOptions, toolchain: Toolchain
+) -> CompileReport:
+    """Run one toolchain on the bundle for the board (cached by content)."""
+    from npubench.toolchains.run import compile_with
 
-    report = compile_for_board(
-        bundle.prepared.int8_tflite, board, options.optimise, options.clock_mhz
+    return compile_with(
+        toolchain,
+        compile_input(bundle, options),
+        board,
+        options.toolchain_options(toolchain),
+        options.clock_mhz,
     )
-    result.clock_mhz = report.clock_hz / 1e6
-    result.latency_us["inference"] = report.inference_time_s * 1e6
-    result.memory = {"sram_bytes": report.sram_used_bytes, "flash_bytes": report.flash_used_bytes}
-    result.fit = dict(report.fit)
-    result.placement = list(report.layers)
-    # Vela's own operator count (its per-layer CSV also lists lowered sub-steps, e.g. a fused
-    # ReLU, as rows): the same figure the predicted result carries.
-    result.ops = dict(report.ops)
-    result.compiler = {
-        "name": "vela",
-        "version": report.vela_version,
-        "cycles": report.cycles_total,
-        "cycles_npu": report.cycles_npu,
-        "encoded_weights_bytes": report.encoded_weights_bytes,
-        "nn_macs": report.nn_macs,
-        "cached": report.cached,
-    }
-    result.provenance["artifacts"] = {"vela_dir": str(report.artifact_dir)}
-    if not report.fits:
-        result.status = "does_not_fit"
-        result.message = "; ".join(
-            f"{name}: needs {m.used_bytes} B of {m.capacity_bytes} B"
-            for name, m in report.fit.items()
-            if not m.fits
+
+
+def compiled_result(
+    bundle: PreparedBundle, board: Board, options: BenchOptions, report: CompileReport
+) -> BenchResult:
+    """A ``compiled`` result from any toolchain's report: its figures, named as its own."""
+    from npubench.toolchains.results import apply_report
+
+    result = result_skeleton(bundle, board, options)
+    apply_report(result, board, report)
+    return result
+
+
+def _first_toolchain(board: Board, options: BenchOptions) -> Toolchain:
+    candidates = board_toolchains(board, options)
+    for toolchain in candidates:
+        if toolchain.detect().available:
+            return toolchain
+    if not candidates:
+        raise UsageError(
+            f"{board.name} has no toolchain of front end {options.frontend!r}",
+            f"{board.name} names {', '.join(board.toolchain_names())}",
         )
-    return result, report
+    from npubench.toolchains.run import require_available
+
+    require_available(candidates[0])  # raises ToolchainMissing with its install command
+    raise AssertionError("unreachable")
 
 
 def compile_on(bundle: PreparedBundle, board: Board, options: BenchOptions) -> BenchResult:
-    """Compile with the board's real toolchain and turn the report into a result."""
-    return _compile_vela(bundle, board, options)[0]
+    """Compile with the board's toolchain (or the one chosen) and turn the report into a result."""
+    toolchain = _first_toolchain(board, options)
+    return compiled_result(
+        bundle, board, options, compile_report(bundle, board, options, toolchain)
+    )
 
 
 def predict_on(
-    bundle: PreparedBundle, board: Board, options: BenchOptions, vela_report: Any | None = None
+    bundle: PreparedBundle,
+    board: Board,
+    options: BenchOptions,
+    report: CompileReport | None = None,
 ) -> BenchResult:
     """Five-stage prediction: fit check, latency, power, energy, with intervals.
 
-    With a Vela report (Ethos-U boards) the inference stage follows Vela's cycle model;
-    without one it is the analytical model (no compiler run: fast enough for search loops).
+    With a toolchain's report whose cost has cycles or a time, the inference stage follows the
+    tool's figure ("compiled" mode) and the fit is the tool's; without one it is the
+    analytical model (no compiler run: fast enough for search loops).
     """
     from npubench.predict.fit import check_fit
     from npubench.predict.predict import predict
@@ -236,15 +304,15 @@ def predict_on(
         bundle.analysis,
         board,
         clock_mhz=options.clock_mhz,
-        vela=vela_report,
+        compiled=report,
         fit=fit,
         postprocess=bundle.prepared.postprocess,
         model=bundle.prepared.name,
     )
     skeleton = result_skeleton(bundle, board, options)
     result.fidelity = skeleton.fidelity
-    result.options = {**skeleton.options, "mode": "compiled" if vela_report else "analytical"}
-    if vela_report is None:
+    result.options = {**skeleton.options, "mode": result.details.get("mode", "analytical")}
+    if report is None:
         result.options["optimise"] = None  # a compiler option; no compiler ran
     result.provenance = {**skeleton.provenance, **result.provenance}
     result.details = {**skeleton.details, **result.details}
@@ -252,11 +320,15 @@ def predict_on(
 
 
 def bench_on(bundle: PreparedBundle, board: Board, options: BenchOptions) -> list[BenchResult]:
-    """Compiled figures where a real compiler exists, and the prediction built on them."""
-    if has_compiler(board):
-        compiled, report = _compile_vela(bundle, board, options)
-        return [compiled, predict_on(bundle, board, options, report)]
-    return [predict_on(bundle, board, options)]
+    """Compiled figures where a toolchain is installed, and the prediction built on them."""
+    toolchains = available_toolchains(board, options)
+    if not toolchains:
+        return [predict_on(bundle, board, options)]
+    report = compile_report(bundle, board, options, toolchains[0])
+    return [
+        compiled_result(bundle, board, options, report),
+        predict_on(bundle, board, options, report),
+    ]
 
 
 def failed_result(
@@ -284,8 +356,15 @@ def failed_result(
     )
 
 
+def predict_with_toolchain(
+    bundle: PreparedBundle, board: Board, options: BenchOptions
+) -> BenchResult:
+    """The prediction, on the installed toolchain's figures where there is one."""
+    return bench_on(bundle, board, options)[-1]
+
+
 def _predict_only(bundle: PreparedBundle, board: Board, options: BenchOptions) -> list[BenchResult]:
-    return bench_on(bundle, board, options)[-1:]
+    return [predict_with_toolchain(bundle, board, options)]
 
 
 def _analytical(bundle: PreparedBundle, board: Board, options: BenchOptions) -> list[BenchResult]:
@@ -304,6 +383,12 @@ MODES: dict[
 }
 
 
+def takes_optimise_modes(board: Board, options: BenchOptions | None = None) -> bool:
+    """Whether the toolchain this run would use on ``board`` takes Vela's optimise modes."""
+    found = available_toolchains(board, options)
+    return bool(found) and takes_optimise(found[0])
+
+
 def bench(
     models: Sequence[str],
     targets: Sequence[str],
@@ -318,7 +403,7 @@ def bench(
 
     A failure to prepare a model (bad file, bad calibration data) is raised: nothing useful
     can be done with that model on any target. ``optimise_modes`` (Vela's Performance/Size)
-    multiply only the boards that have a compiler; elsewhere they would duplicate results.
+    multiply only the boards whose toolchain takes them; elsewhere they would duplicate results.
     """
     import uuid
 
@@ -332,7 +417,11 @@ def bench(
     for spec in expand_models(models):
         bundle = prepare(spec, options, progress)
         for board in boards:
-            board_modes = modes if has_compiler(board) and mode != "analytical" else modes[:1]
+            board_modes = (
+                modes
+                if mode != "analytical" and takes_optimise_modes(board, options)
+                else modes[:1]
+            )
             for optimise in board_modes:
                 opts = dataclasses.replace(options, optimise=optimise)
                 progress(f"{bundle.prepared.name}: {action} on {board.name}")

@@ -849,7 +849,7 @@ def _with_fallback_targets(error: Any, tflite: Path) -> MeasurementError:
     analysis = analyze_tflite(tflite)
     fallback = []
     for board in all_targets().values():
-        if board.npu is None or board.npu.family == "cpu":
+        if not board.has_npu:
             continue
         placement = check_fit(analysis, board).placement
         if any(p.index == error.layer and p.placement == "cpu" for p in placement):

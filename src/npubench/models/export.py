@@ -13,7 +13,7 @@ import contextlib
 import warnings
 from pathlib import Path
 
-from npubench.errors import ModelError
+from npubench.errors import ExitStatus, ModelError
 from npubench.models.source import ModelSource
 
 ONNX_OPSET = 17
@@ -63,6 +63,37 @@ def _export_torch(source: ModelSource, out_path: Path) -> None:
             f"{str(exc).splitlines()[0] if str(exc) else ''}",
             hint=f"the model must be traceable with torch.onnx.export at opset {ONNX_OPSET}",
         ) from exc
+
+
+def export_pt2(source: ModelSource, out_path: Path) -> Path:
+    """Write ``source`` as a ``torch.export`` program (``torch.export.save``) to ``out_path``.
+
+    For front ends that quantize a PyTorch model themselves (ExecuTorch's PT2E flow): the
+    program travels to their own environment, which loads it with the same torch release.
+    """
+    import torch
+
+    if source.kind not in ("zoo", "pytorch"):
+        raise ModelError(
+            f"model {source.name} ({source.kind}) is not a PyTorch module: this front end "
+            "quantizes PyTorch models itself",
+            hint="give the model as zoo:<name> or file.py:Class, or use the TFLite front end",
+        )
+    module = source.build_module()
+    example = torch.zeros(source.input_shape)
+    try:
+        with torch.no_grad():
+            program = torch.export.export(module, (example,))
+        torch.export.save(program, str(out_path))
+    except Exception as exc:
+        raise ModelError(
+            f"torch.export of {source.name} failed: {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}",
+            hint="the model must be exportable with torch.export.export (no data-dependent "
+            "control flow)",
+            exit_code=ExitStatus.FAILED,
+        ) from exc
+    return Path(out_path)
 
 
 def _copy_onnx_with_static_input(src: Path, shape: tuple[int, ...], out_path: Path) -> None:

@@ -207,9 +207,9 @@ def pipeline_vela_cycles(
 ) -> tuple[dict[str, dict[str, Any]], dict[str, GraphAnalysis]]:
     """Run the model pipeline and Vela for each zoo model x optimisation (slow: minutes)."""
     from npubench.analysis.graph import analyze_tflite
-    from npubench.compilers.vela import compile_for_board
     from npubench.models.prepare import prepare_model
     from npubench.models.source import resolve_source
+    from npubench.toolchains.vela import compile_tflite
 
     cycles: dict[str, dict[str, Any]] = {}
     analyses: dict[str, GraphAnalysis] = {}
@@ -217,14 +217,15 @@ def pipeline_vela_cycles(
         prepared = prepare_model(resolve_source(f"zoo:{model}"))
         analyses[model] = analyze_tflite(prepared.int8_tflite)
         for optimise in ("Size", "Performance"):
-            report = compile_for_board(prepared.int8_tflite, board, optimise)
+            report = compile_tflite(prepared.int8_tflite, board, optimise)
+            assert report.cost is not None
             cycles[f"{model}.{optimise}"] = {
-                "cycles_total": int(report.cycles_total),
-                "cycles_npu": int(report.cycles_npu),
-                "clock_hz": float(report.clock_hz),
+                "cycles_total": int(report.cost.cycles_total or 0),
+                "cycles_npu": int(report.cost.cycles_npu or 0),
+                "clock_hz": float(report.cost.clock_hz or 0),
                 "model_sha256": prepared.sha256,
-                "vela_version": report.vela_version,
-                "system_config": report.system_config,
+                "vela_version": report.tool_version,
+                "system_config": report.extra["system_config"],
                 "source": "zoo:" + model + " (npubench re-implementation, seed-0 random weights)",
             }
     return cycles, analyses

@@ -8,7 +8,8 @@ One roofline-style model serves every family; what differs is data in ``predict/
   (when weights stream during inference) + activation bytes / data-memory bandwidth + latencies``,
   bandwidths converted to NPU cycles through each memory's clock domain.
 - CPU-fallback layers: ``cpu_cost`` (cycles per MAC / element per (core, op class)).
-- Ethos-U with a ``VelaReport`` ("compiled" mode): NPU cycles are Vela's at the board clock.
+- with a toolchain's ``CompileReport`` ("compiled" mode): NPU cycles are the tool's (Vela's,
+  rknn's, ...) at the board clock.
 - inference = ``inference_fixed_cycles`` (CPU, runtime call) + ``inference_scale`` x NPU time +
   CPU-layer time; calibrated boards fit ``inference_fixed_cycles`` and ``inference_scale``.
 - init = fixed + per layer + (for chips that load weights at start-up, e.g. the MAX78000 CNN
@@ -35,7 +36,7 @@ from npubench.analysis.graph_types import GraphAnalysis, LayerInfo
 from npubench.data import read_packaged_toml
 from npubench.errors import NpubenchError
 from npubench.predict import cpu_cost
-from npubench.predict.fit import has_npu, largest, placement_by_index, runs_on_cpu
+from npubench.predict.rules.base import has_npu, largest, placement_by_index, runs_on_cpu
 from npubench.predict.uncertainty import Spread, chain, sum_bounds
 from npubench.schema import LayerPlacement
 from npubench.targets.schema import Board, Memory
@@ -195,7 +196,7 @@ def _load_params(board_name: str, family: str) -> ParamSet:
 
 def load_params(board: Board) -> ParamSet:
     """The merged parameters for ``board`` (cached per board name and family)."""
-    return _load_params(board.name, board.npu.family if board.npu else "cpu")
+    return _load_params(board.name, board.family)
 
 
 # --- clocks ----------------------------------------------------------------------------------
@@ -277,10 +278,9 @@ class NpuMemories:
 
 
 def npu_memories(board: Board) -> NpuMemories:
-    if board.vela is not None:
-        return NpuMemories(
-            board.memory(board.vela.const_memory), board.memory(board.vela.arena_memory), None
-        )
+    npu = board.npu
+    if npu is not None and npu.weights_memory and npu.arena_memory:
+        return NpuMemories(board.memory(npu.weights_memory), board.memory(npu.arena_memory), None)
     resident = largest(board, "npu_weights")
     data = largest(board, "npu_data", "sram", "tcm", "external_ram")
     rom = largest(board, "flash", "external_ram", "sram")
@@ -502,7 +502,7 @@ def predict_inference(
     params: ParamSet,
     clocks: Clocks,
     placement: list[LayerPlacement],
-    vela_cycles: float | None,
+    compiled_cycles: float | None,
 ) -> tuple[StageEstimate, float, float, list[tuple[int, str, str, float]], str, dict[str, int]]:
     """The inference stage: NPU part (Vela or analytical) + CPU-fallback layers.
 
@@ -530,12 +530,12 @@ def predict_inference(
 
     mode = "cpu" if not npu_board else "analytical"
     npu_us = npu_lo = npu_hi = 0.0
-    if npu_board and (npu_raw_us > 0 or vela_cycles is not None):
+    if npu_board and (npu_raw_us > 0 or compiled_cycles is not None):
         assert clocks.npu_mhz is not None
         spread = params.spread("inference")
-        if vela_cycles is not None:
+        if compiled_cycles is not None:
             mode = "compiled"
-            raw_us = vela_cycles / clocks.npu_mhz
+            raw_us = compiled_cycles / clocks.npu_mhz
         else:
             raw_us = npu_raw_us
             if "analytical" in params.spreads:
@@ -554,7 +554,7 @@ def predict_inference(
                 npu_hi = max(npu_hi, spread.bounds(alt)[1])
     value = npu_us + cpu_us
     how = {
-        "compiled": "Vela cycles at the NPU clock",
+        "compiled": "the toolchain's cycles at the NPU clock",
         "analytical": "analytical NPU model",
         "cpu": "CPU kernel cost table",
     }[mode]
@@ -570,7 +570,7 @@ def predict_latency(
     *,
     clocks: Clocks,
     placement: list[LayerPlacement],
-    vela_cycles: float | None = None,
+    compiled_cycles: float | None = None,
     postprocess: str | None = None,
     params: ParamSet | None = None,
 ) -> LatencyPrediction:
@@ -580,7 +580,7 @@ def predict_latency(
     npu_layers = [lay for lay in analysis.layers if not runs_on_cpu(board, where, lay.index)]
     npu_weight_bytes = sum(lay.weight_bytes for lay in npu_layers)
     inference, npu_us, cpu_us, layer_us, mode, cpu_bases = predict_inference(
-        analysis, board, params, clocks, placement, vela_cycles
+        analysis, board, params, clocks, placement, compiled_cycles
     )
     in_bytes = math.prod(analysis.input_shape) * dtype_bytes(analysis.input_dtype)
     out_bytes = math.prod(analysis.output_shape) * dtype_bytes(analysis.output_dtype)

@@ -1,15 +1,16 @@
 """Entry point: predict the five-stage latency, power, energy and memory of a model on a board.
 
-``predict(analysis, board, clock_mhz=None, vela=None, fit=None, postprocess=None)`` returns a
-``BenchResult(kind="predicted")``. Without ``vela`` it is analytical (fast enough for a
-neural-architecture-search loop: no subprocess, no TensorFlow, no file I/O after the first call);
-with a ``VelaReport`` on an Ethos-U board the NPU cycles, placement, operator counts, memory use
-and the fit verdict are Vela's ("compiled" mode; the analytical verdict is kept in
-``details["analytical_fit"]``). A model that does not fit comes back with
+``predict(analysis, board, clock_mhz=None, compiled=None, fit=None, postprocess=None)`` returns
+a ``BenchResult(kind="predicted")``. Without ``compiled`` it is analytical (fast enough for a
+neural-architecture-search loop: no subprocess, no TensorFlow, no file I/O after the first call).
+With a toolchain's ``CompileReport`` the placement, operator counts, memory use and the fit
+verdict are the tool's, and where the report has a cost (cycles or a time) the NPU part of
+inference follows it ("compiled" mode); the analytical verdict is kept in
+``details["analytical_fit"]``. A model that does not fit comes back with
 ``status="does_not_fit"`` and the verdict as its message, never an exception.
 
-May import errors, schema, targets, analysis and the predict modules (``VelaReport`` is only a
-type here: this module never imports the compilers).
+May import errors, schema, targets, analysis, the predict modules, and the report types and
+their mapping (``toolchains.base``, ``toolchains.results``), never a toolchain plug-in.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from npubench import STAGES
 from npubench.analysis.graph_types import GraphAnalysis, LayerInfo
-from npubench.predict.fit import FitReport, check_fit, kib
+from npubench.predict.fit import FitReport, check_fit
 from npubench.predict.latency import (
     LatencyPrediction,
     load_params,
@@ -27,52 +28,53 @@ from npubench.predict.latency import (
     resolve_clocks,
 )
 from npubench.predict.power import power_levels, predict_energy
+from npubench.predict.rules.base import has_npu
 from npubench.schema import BenchResult, LayerPlacement, MemoryUse
 from npubench.targets.schema import Board
 
 if TYPE_CHECKING:
-    from npubench.compilers.vela import VelaReport
+    from npubench.toolchains.base import CompileReport
 
 PREDICTION_MODEL_VERSION = "npubench-predict-1"
 RAM_ROLES = ("sram", "tcm", "npu_data", "npu_weights", "external_ram")
 
 
 def _memory_totals(board: Board, fit: dict[str, MemoryUse]) -> dict[str, int | None]:
+    """RAM and flash in use, summed by the role of each board memory."""
     roles = {m.name: m.role for m in board.memories}
     sram = sum(u.used_bytes for n, u in fit.items() if roles.get(n) in RAM_ROLES)
     flash = sum(u.used_bytes for n, u in fit.items() if roles.get(n) == "flash")
     return {"sram_bytes": sram, "flash_bytes": flash}
 
 
-def _placement_from_vela(
-    analysis: GraphAnalysis, vela: VelaReport
-) -> tuple[list[LayerPlacement], list[LayerPlacement]]:
-    """(placement of the analysis layers, Vela's own per-layer list) for compiled mode.
+def _placement_from_report(analysis: GraphAnalysis, report: CompileReport) -> list[LayerPlacement]:
+    """Placement of the analysis layers as the tool decided it (compiled mode).
 
-    Vela's per-layer rows do not share the analysis' indices; a layer runs on the CPU when Vela
-    lists a CPU operator of the same name (its output tensor), otherwise on the NPU.
+    A tool's per-layer rows need not share the analysis' indices; a layer runs on the CPU when
+    the tool lists a CPU operator of the same name (Vela: its output tensor), otherwise on the
+    NPU.
     """
-    cpu_names = {p.name for p in vela.layers if p.placement == "cpu"}
-    placement = [
+    cpu_names = {p.name for p in report.layers if p.placement != "npu"}
+    return [
         LayerPlacement(
             index=lay.index,
             name=lay.name,
             op=lay.op,
             placement="cpu" if lay.name in cpu_names else "npu",
-            reason="Vela leaves it on the CPU" if lay.name in cpu_names else "",
+            reason=f"{report.tool} leaves it on the CPU" if lay.name in cpu_names else "",
             macs=lay.macs,
         )
         for lay in analysis.layers
     ]
-    return placement, list(vela.layers)
 
 
-def _unmatched_cpu_layers(analysis: GraphAnalysis, vela: VelaReport) -> list[LayerInfo]:
-    """Vela CPU operators with no analysis layer of the same name, costed as generic layers."""
+def _unmatched_cpu_layers(analysis: GraphAnalysis, report: CompileReport) -> list[LayerInfo]:
+    """The tool's CPU operators with no analysis layer of the same name, costed as generic
+    layers (pseudo-operators for the graph's input and output are not work)."""
     names = {lay.name for lay in analysis.layers}
     out = []
-    for p in vela.layers:
-        if p.placement == "cpu" and p.name not in names:
+    for p in report.layers:
+        if p.placement == "cpu" and p.name not in names and not p.extra.get("io_pseudo_op"):
             out.append(
                 LayerInfo(
                     index=10_000 + p.index,
@@ -84,21 +86,6 @@ def _unmatched_cpu_layers(analysis: GraphAnalysis, vela: VelaReport) -> list[Lay
                 )
             )
     return out
-
-
-def _vela_verdict(vela: VelaReport) -> str:
-    """ "fits", or which memory Vela's compiled model overflows, with both sizes."""
-    over = [(name, use) for name, use in vela.fit.items() if not use.fits]
-    if vela.fits and not over:
-        return "fits"
-    if not over:  # Vela said no without a memory figure: say so rather than invent one
-        return "does not fit: Vela reports the compiled model does not fit the board's memories"
-    name, use = over[0]
-    more = f" (and {len(over) - 1} more memory(s))" if len(over) > 1 else ""
-    return (
-        f"does not fit: Vela's compiled model needs {kib(use.used_bytes)} of "
-        f"{kib(use.capacity_bytes or 0)} in '{name}'{more}"
-    )
 
 
 def _analytical_fit(fit: FitReport) -> dict[str, Any]:
@@ -114,8 +101,8 @@ def _analytical_fit(fit: FitReport) -> dict[str, Any]:
     }
 
 
-def _vela_row_note(vela: VelaReport) -> str | None:
-    """Why Vela's per-layer rows and its operator counts differ, when they do.
+def _row_note(report: CompileReport) -> str | None:
+    """Why the tool's per-layer rows and its operator counts differ, when they do.
 
     Vela's console counts operators after its graph rewrite; its per-layer CSV also lists, as
     rows of their own with the name of the operation before them and no cycles, the parts it
@@ -123,22 +110,34 @@ def _vela_row_note(vela: VelaReport) -> str | None:
     Vela 5.2.0 outputs in tests/data/vela show exactly those rows as the difference. The note
     states the figures; it does not re-count.
     """
-    if not vela.layers:
+    if not report.layers or report.ops is None:
         return None
-    rows = {where: sum(1 for p in vela.layers if p.placement == where) for where in ("npu", "cpu")}
-    if rows == {k: vela.ops.get(k, 0) for k in rows}:
+    rows = {w: sum(1 for p in report.layers if p.placement == w) for w in ("npu", "cpu")}
+    if rows == {k: report.ops.get(k, 0) for k in rows}:
         return None
     fused = sum(
         1
-        for before, row in zip(vela.layers, vela.layers[1:], strict=False)
+        for before, row in zip(report.layers, report.layers[1:], strict=False)
         if row.placement == "npu" and before.placement == "npu" and row.name == before.name
     )
     return (
-        f"Vela's per-layer CSV lists {rows['npu']} NPU and {rows['cpu']} CPU rows; its console "
-        f"counts {vela.ops.get('npu', 0)} NPU and {vela.ops.get('cpu', 0)} CPU operators "
-        f"(ops); {fused} NPU rows repeat the name of the row before them (parts Vela fuses "
-        "into that operation, such as an activation or a LUT)"
+        f"{report.tool}'s per-layer rows list {rows['npu']} NPU and {rows['cpu']} CPU rows; its "
+        f"own count is {report.ops.get('npu', 0)} NPU and {report.ops.get('cpu', 0)} CPU "
+        f"operators (ops); {fused} NPU rows repeat the name of the row before them (parts the "
+        "tool fuses into that operation, such as an activation or a LUT)"
     )
+
+
+def _compiled_cycles(report: CompileReport, npu_mhz: float | None) -> float | None:
+    """The tool's NPU cycles for one inference, or its time in cycles of the board's NPU clock."""
+    cost = report.cost
+    if cost is None:
+        return None
+    if cost.cycles_total is not None and cost.clock_hz:
+        return float(cost.cycles_total)
+    if cost.latency_us is not None and npu_mhz:
+        return cost.latency_us * npu_mhz
+    return None
 
 
 def _round(x: float) -> float:
@@ -152,7 +151,7 @@ def predict(
     analysis: GraphAnalysis,
     board: Board,
     clock_mhz: float | None = None,
-    vela: VelaReport | None = None,
+    compiled: CompileReport | None = None,
     fit: FitReport | None = None,
     postprocess: str | None = None,
     model: str = "",
@@ -180,55 +179,62 @@ def predict(
     counts = fit.counts()
     result.ops = {"npu": counts["npu"], "cpu": counts["cpu"]}
 
-    vela_cycles: float | None = None
+    compiled_cycles: float | None = None
     placement = fit.placement
     fits, verdict = fit.fits, fit.verdict
-    if vela is not None and board.npu is not None and board.npu.family == "ethos-u":
-        placement, vela_layers = _placement_from_vela(analysis, vela)
-        # Placement and operator counts as the compiled result (pipeline) reports them: Vela's
-        # per-layer rows and its console's operator counts. The rows may outnumber the counts
-        # (see _vela_row_note); both are Vela's own figures, neither is adjusted here.
-        result.placement = vela_layers or placement
-        result.ops = dict(vela.ops)
-        row_note = _vela_row_note(vela)
+    if compiled is not None:
+        from npubench.toolchains.results import compiler_record, memory_fit, memory_totals
+
+        placement = _placement_from_report(analysis, compiled)
+        # Placement and operator counts as the compiled result (pipeline) reports them: the
+        # tool's per-layer rows and its own operator counts. Both are the tool's figures,
+        # neither is adjusted here.
+        result.placement = [
+            LayerPlacement(p.index, p.name, p.op, p.placement, p.reason, p.cycles, p.macs)
+            for p in compiled.layers
+        ] or placement
+        result.ops = compiled.op_counts()
+        row_note = _row_note(compiled)
         if row_note:
             details.setdefault("notes", []).append(row_note)
-        # The verdict is Vela's: it allocated the compiled model. The analytical check stays
-        # beside it for comparison (it may refuse an operator Vela runs on the CPU, or
-        # under/over-estimate the arena).
-        fits, verdict = vela.fits, _vela_verdict(vela)
         details["analytical_fit"] = _analytical_fit(fit)
-        result.fit = dict(vela.fit)
-        result.memory = {"sram_bytes": vela.sram_used_bytes, "flash_bytes": vela.flash_used_bytes}
-        vela_cycles = float(vela.cycles_total)
-        result.compiler = {
-            "name": "vela",
-            "version": vela.vela_version,
-            "cycles": vela.cycles_total,
-            "optimise": vela.optimise,
-            "clock_hz": vela.clock_hz,
-        }
-        if abs(vela.clock_hz / 1e6 - (clocks.npu_mhz or 0)) > 1e-6:
-            details.setdefault("notes", []).append(
-                f"Vela compiled at {vela.clock_hz / 1e6:g} MHz; its cycles are used at "
-                f"{clocks.npu_mhz:g} MHz (memory-bound layers may not scale exactly)"
-            )
-        extra = _unmatched_cpu_layers(analysis, vela)
+        if compiled.memory:
+            # The verdict is the tool's: it allocated the compiled model. The analytical check
+            # stays beside it for comparison.
+            fits, verdict = compiled.fits, compiled.verdict
+            result.fit = memory_fit(compiled)
+            totals = memory_totals(board, compiled)
+            if totals["sram_bytes"] is not None:
+                result.memory = totals
+        elif any(lay.placement == "unsupported" for lay in compiled.layers):
+            fits, verdict = False, compiled.verdict
+        compiled_cycles = _compiled_cycles(compiled, clocks.npu_mhz)
+        result.compiler = compiler_record(compiled)
+        cost = compiled.cost
+        if compiled_cycles is not None and cost is not None:
+            if cost.clock_hz and abs(cost.clock_hz / 1e6 - (clocks.npu_mhz or 0)) > 1e-6:
+                details.setdefault("notes", []).append(
+                    f"{compiled.tool} estimated at {cost.clock_hz / 1e6:g} MHz; its cycles are "
+                    f"used at {clocks.npu_mhz:g} MHz (memory-bound layers may not scale exactly)"
+                )
+            elif not cost.clock_hz:
+                details.setdefault("notes", []).append(
+                    f"{compiled.tool} states no clock for its figure: taken at the board's NPU "
+                    f"clock, {clocks.npu_mhz:g} MHz"
+                )
+        if not has_npu(board):
+            compiled_cycles = None  # a CPU board's tool figures say nothing about NPU cycles
+        extra = _unmatched_cpu_layers(analysis, compiled)
         if extra:
             analysis = GraphAnalysis(**{**analysis.__dict__, "layers": analysis.layers + extra})
             placement = placement + [
                 LayerPlacement(lay.index, lay.name, lay.op, "cpu") for lay in extra
             ]
-    elif vela is not None:
-        details.setdefault("notes", []).append(
-            f"a VelaReport was given for a {board.npu.family if board.npu else 'cpu'} board: "
-            "ignored"
-        )
 
     if not fits:
         result.status = "does_not_fit"
         result.message = verdict
-        details["mode"] = "compiled" if vela_cycles is not None else "analytical"
+        details["mode"] = "compiled" if compiled_cycles is not None else "analytical"
         return result
 
     latency = predict_latency(
@@ -236,7 +242,7 @@ def predict(
         board,
         clocks=clocks,
         placement=placement,
-        vela_cycles=vela_cycles,
+        vela_cycles=compiled_cycles,
         postprocess=postprocess,
         params=params,
     )

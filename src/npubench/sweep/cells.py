@@ -17,7 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from npubench.cache import cache_key, file_sha256
-from npubench.pipeline import BenchOptions, expand_models, expand_targets, has_compiler
+from npubench.pipeline import (
+    BenchOptions,
+    expand_models,
+    expand_targets,
+    has_compiler,
+    takes_optimise_modes,
+)
 from npubench.sweep.spec import SweepSpec
 
 CELL_KEY_VERSION = 1
@@ -155,11 +161,12 @@ def expand(spec: SweepSpec) -> Matrix:
                 for kind in spec.kinds:
                     if kind == "compile" and not has_compiler(board):
                         not_applicable.append(
-                            f"compile {name} on {board.name}: no {board.toolchain} compiler here"
+                            f"compile {name} on {board.name}: {board.toolchain} is not "
+                            "installed here (`npubench toolchains list`)"
                         )
                         continue
-                    # Only Vela takes an optimisation mode; elsewhere it would duplicate cells.
-                    modes = spec.optimise if has_compiler(board) else (None,)
+                    # Only toolchains with an optimisation mode (Vela) multiply cells by it.
+                    modes = spec.optimise if takes_optimise_modes(board) else (None,)
                     for optimise in modes:
                         for clock in spec.clock_mhz:
                             key = cache_key(

@@ -24,7 +24,7 @@ from typing import Any
 from npubench.errors import MeasurementError, NpubenchError
 from npubench.provenance import base_provenance
 from npubench.schema import BenchResult
-from npubench.sweep.cells import Cell, PrepareTask, has_compiler
+from npubench.sweep.cells import Cell, PrepareTask
 
 KILL_ENV = "NPUBENCH_SWEEP_TEST_KILL"
 SLOW_ENV = "NPUBENCH_SWEEP_TEST_SLOW_S"
@@ -116,19 +116,10 @@ def _compile(cell: Cell, bundle: Any) -> BenchResult:
 
 
 def _predict(cell: Cell, bundle: Any) -> BenchResult:
-    """The pipeline's prediction, on Vela's cycles where the board has a compiler."""
-    from npubench.pipeline import predict_on
+    """The pipeline's prediction, on the toolchain's figures where one is installed."""
+    from npubench.pipeline import predict_with_toolchain
 
-    board = _board(cell)
-    options = cell.bench_options()
-    vela = None
-    if has_compiler(board):
-        from npubench.compilers.vela import compile_for_board
-
-        vela = compile_for_board(
-            bundle.prepared.int8_tflite, board, options.optimise, options.clock_mhz
-        )
-    return predict_on(bundle, board, options, vela)
+    return predict_with_toolchain(bundle, _board(cell), cell.bench_options())
 
 
 def _port_for(cell: Cell) -> str | None:

@@ -1,70 +1,60 @@
 """Schema of a board file, validated on load.
 
-Every number is a ``Figure``: a value with the key of the source it comes from, and that key
-must be declared in the board's ``[sources]`` table (datasheet, reference manual, paper,
-measurement, or "assumption" with a reason). A missing, negative or contradictory figure is
+Every number is a ``Figure``: a finite, non-negative value with the key of the source it comes
+from, and that key must be declared in the board's ``[sources]`` table (``npubench.sourced``:
+datasheet, reference manual, paper, measurement, or "assumption" with a reason, each with a
+locator and a pinned URL or revision). A missing, negative, infinite or contradictory figure is
 rejected with the file and the field named.
+
+What a board says about its toolchains lives in ``[toolchains.<name>]`` tables that each
+toolchain plug-in validates itself (``npubench.toolchains``); its firmware SDK facts in
+``[firmware]`` and, for emulated boards, its QEMU machine in ``[emulator]``. May import
+``npubench.sourced`` and ``npubench.errors``.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-NpuFamily = Literal[
-    "ethos-u",  # Arm Ethos-U55/U65/U85, compiled by Vela
-    "max78000-cnn",  # ADI MAX78000/MAX78002 CNN accelerator
-    "neutron",  # NXP eIQ Neutron
-    "gap-cluster",  # GreenWaves GAP8/GAP9 RISC-V cluster
-    "ne16",  # GreenWaves GAP9 NE16
-    "cvitek-tpu",  # Sophgo/CVITEK TPU
-    "neural-art",  # ST Neural-ART
-    "mvp",  # Silicon Labs MVP matrix accelerator
-    "cpu",  # no NPU: a plain MCU CPU baseline
+from npubench.sourced import Figure, Source, SourcedFile, Strict, cited_keys
+
+__all__ = [
+    "Board",
+    "Cpu",
+    "Emulator",
+    "Figure",
+    "Firmware",
+    "Memory",
+    "MemoryRole",
+    "Npu",
+    "Power",
+    "Source",
 ]
 
+CPU_FAMILY = "cpu"  # the family of a board without an NPU (targets/families/cpu.toml)
 MemoryRole = Literal["sram", "npu_weights", "npu_data", "flash", "external_ram", "tcm"]
+# Figures that cannot be zero: a zero clock, size, rate or bandwidth would divide by zero or
+# make a prediction faster than any hardware.
+_NONZERO_SUFFIXES = (
+    "clock_mhz",
+    "size_bytes",
+    "macs_per_cycle",
+    "bandwidth_bytes_per_cycle",
+    "peak_gops",
+)
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Figure(_Strict):
-    """A number from a named source."""
-
-    value: float = Field(ge=0)
-    source: str = Field(min_length=1)
-    note: str = ""
-
-
-class Source(_Strict):
-    """Where figures come from."""
-
-    kind: Literal[
-        "datasheet",
-        "reference-manual",
-        "paper",
-        "measurement",
-        "vendor-tool",
-        "assumption",
-        "product-page",
-        "application-note",
-    ]
-    title: str = Field(min_length=1)
-    url: str = ""
-
-
-class Cpu(_Strict):
+class Cpu(Strict):
     core: str  # e.g. "cortex-m55", "cortex-m4", "riscv32-rv32imc", "xtensa-lx7"
     max_clock_mhz: Figure
     clock_mhz: Figure  # the clock npubench uses by default (the study's 100 MHz where allowed)
     cores: int = Field(default=1, ge=1)
 
 
-class Npu(_Strict):
-    family: NpuFamily
+class Npu(Strict):
+    family: str  # a family spec in targets/families/<family>.toml
     name: str  # e.g. "ethos-u55-64"
     max_clock_mhz: Figure
     clock_mhz: Figure
@@ -75,14 +65,17 @@ class Npu(_Strict):
     max_channels: Figure | None = None  # channels per layer the NPU accepts
     max_input_hw: Figure | None = None  # largest input height/width per layer
     peak_gops: Figure | None = None  # vendor's peak int8 GOPS (1 MAC = 2 ops)
+    weights_memory: str | None = None  # the memory the NPU reads weights from (a Memory.name)
+    arena_memory: str | None = None  # the memory holding the tensor arena (a Memory.name)
 
 
-class Memory(_Strict):
+class Memory(Strict):
     name: str  # unique within a board, e.g. "sram", "flash", "cnn_weights"
     role: MemoryRole
     size_bytes: Figure
     bandwidth_bytes_per_cycle: Figure | None = None  # at the clock of ``clock_domain``
     latency_cycles: Figure | None = None
+    burst_bytes: Figure | None = None  # the burst length the NPU's DMA uses on this memory
     clock_domain: Literal["cpu", "npu", "memory"] = "cpu"
     clock_mhz: Figure | None = None  # only when clock_domain == "memory"
     instances: int = Field(default=1, ge=1)  # identical banks (size_bytes is per instance)
@@ -93,7 +86,7 @@ class Memory(_Strict):
         return int(self.size_bytes.value) * self.instances
 
 
-class Power(_Strict):
+class Power(Strict):
     """Board-level power figures (mW) at the default clock."""
 
     active_cpu_mw: Figure
@@ -104,19 +97,27 @@ class Power(_Strict):
     voltage_v: Figure | None = None
 
 
-class VelaConfig(_Strict):
-    """How npubench drives Vela for an Ethos-U board (its own system configuration)."""
+class Firmware(Strict):
+    """How the generated firmware project talks to this board (``npubench measure``)."""
 
-    accelerator: str  # ethos-u55-64, ...
-    memory_mode: Literal["Sram_Only", "Shared_Sram", "Dedicated_Sram"]
-    axi0_port: Literal["Sram", "OffChipFlash", "Dram"]
-    axi1_port: Literal["Sram", "OffChipFlash", "Dram"]
-    const_memory: str  # name of the memory holding weights (a Memory.name)
-    arena_memory: str  # name of the memory holding the tensor arena (a Memory.name)
-    arena_cache_bytes: Figure | None = None  # Dedicated_Sram only
+    sdk: str  # a module of npubench.measure.firmware.sdks: msdk, himax_we2, ...
+    timebase: str  # the timer the harness reads, and whether it is cycle-accurate
+    host_link: str  # the serial link the protocol runs over
+    marker_pin: str  # the GPIO the harness toggles per stage (check the schematic)
+    baud: int = Field(default=115200, gt=0)
+    port_example: str = "/dev/ttyACM0"
+    supply: str = "3.3 V"
 
 
-class Board(_Strict):
+class Emulator(Strict):
+    """An emulated board: the QEMU machine and the harness port that runs on it."""
+
+    qemu_machine: str  # e.g. "mps2-an386"
+    make_target: str  # the harness Makefile target
+    clock_hz: int = Field(gt=0)  # the emulated SysTick/timer clock the port assumes
+
+
+class Board(SourcedFile):
     """One target: a board, an emulated board, or a bare accelerator configuration."""
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-]*$")
@@ -124,24 +125,19 @@ class Board(_Strict):
     vendor: str
     kind: Literal["board", "accelerator", "emulator"] = "board"
     description: str = ""
-    toolchain: str  # "vela", "ai8x-synthesis", "neutron-converter", "nntool", ...
-    sources: dict[str, Source]
+    toolchain: str  # the default toolchain plug-in: "vela", "rknn", "ai8x-synthesis", ...
+    toolchains: dict[str, dict[str, Any]] = Field(default_factory=dict)  # per-plug-in tables
     cpu: Cpu
     npu: Npu | None = None
     memories: list[Memory]
     power: Power | None = None
-    vela: VelaConfig | None = None
+    firmware: Firmware | None = None
+    emulator: Emulator | None = None
     allowed_clocks_mhz: list[float] | None = None  # chips that only offer fixed clock steps
 
     @model_validator(mode="after")
     def _consistent(self) -> Board:
         problems: list[str] = []
-        for path, figure in self.figures():
-            if figure.source not in self.sources:
-                problems.append(
-                    f"{path}: source {figure.source!r} is not declared in [sources] "
-                    f"(declared: {', '.join(sorted(self.sources)) or 'none'})"
-                )
         if self.cpu.clock_mhz.value > self.cpu.max_clock_mhz.value:
             problems.append(
                 f"cpu.clock_mhz ({self.cpu.clock_mhz.value:g}) exceeds cpu.max_clock_mhz "
@@ -153,7 +149,7 @@ class Board(_Strict):
                 f"({self.npu.max_clock_mhz.value:g})"
             )
         for path, figure in self.figures():
-            if figure.value == 0 and path.endswith(("clock_mhz", "size_bytes", "macs_per_cycle")):
+            if figure.value == 0 and path.endswith(_NONZERO_SUFFIXES):
                 problems.append(f"{path} is zero")
         names = [m.name for m in self.memories]
         if len(set(names)) != len(names):
@@ -163,17 +159,22 @@ class Board(_Strict):
                 problems.append(
                     f"memories.{m.name}: clock_mhz is required exactly when clock_domain = 'memory'"
                 )
+        if self.npu and self.npu.family == CPU_FAMILY:
+            problems.append(f"npu.family {CPU_FAMILY!r}: a board without an NPU omits [npu]")
+        if self.npu:
+            for field_name in ("weights_memory", "arena_memory"):
+                ref = getattr(self.npu, field_name)
+                if ref is not None and ref not in names:
+                    problems.append(f"npu.{field_name}: memory {ref!r} is not among {names}")
         if self.power:
             if self.power.idle_mw.value > self.power.active_cpu_mw.value:
                 problems.append("power.idle_mw exceeds power.active_cpu_mw")
             if self.power.sleep_mw and self.power.sleep_mw.value > self.power.idle_mw.value:
                 problems.append("power.sleep_mw exceeds power.idle_mw")
-        if self.npu and self.npu.family == "ethos-u" and self.vela is None:
-            problems.append("an ethos-u board needs a [vela] table")
-        if self.vela:
-            for ref in (self.vela.const_memory, self.vela.arena_memory):
-                if ref not in names:
-                    problems.append(f"vela: memory {ref!r} is not among memories {names}")
+        if self.allowed_clocks_mhz is not None and any(
+            not (0 < c < float("inf")) for c in self.allowed_clocks_mhz
+        ):
+            problems.append("allowed_clocks_mhz: every clock must be a finite positive number")
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -195,6 +196,10 @@ class Board(_Strict):
         walk(self, "")
         return found
 
+    def cited(self) -> list[tuple[str, str]]:
+        """(field, source key) of every figure: what ``targets show`` lists with its source."""
+        return [(p, k) for p, k in cited_keys(self) if not p.startswith("sources")]
+
     def memory(self, name: str) -> Memory:
         for m in self.memories:
             if m.name == name:
@@ -204,6 +209,22 @@ class Board(_Strict):
     def memories_with_role(self, role: str) -> list[Memory]:
         return [m for m in self.memories if m.role == role]
 
+    def toolchain_names(self) -> list[str]:
+        """The default toolchain first, then the others the board configures."""
+        return [self.toolchain] + [n for n in self.toolchains if n != self.toolchain]
+
+    def toolchain_table(self, name: str) -> dict[str, Any]:
+        return dict(self.toolchains.get(name, {}))
+
     @property
     def default_clock_mhz(self) -> float:
         return (self.npu.clock_mhz if self.npu else self.cpu.clock_mhz).value
+
+    @property
+    def has_npu(self) -> bool:
+        return self.npu is not None
+
+    @property
+    def family(self) -> str:
+        """The NPU family, or "cpu" for a board without an NPU."""
+        return self.npu.family if self.npu else "cpu"

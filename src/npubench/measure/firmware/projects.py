@@ -344,17 +344,19 @@ word at `NPB_CNN_INPUT_ADDR` (default 0x50400000: compare with `load_input()` in
 
 
 def _we2(board: Board, model: ModelInfo, out: Path, artifact: Path | None, arena: int | None):
-    from npubench.compilers.vela import compile_for_board
+    from npubench.toolchains.vela import compile_tflite
+    from npubench.toolchains.vela import vela_tflite as vela_model
 
     if artifact is not None:
         vela_tflite, note = Path(artifact), f"given Vela-compiled model {Path(artifact).name}"
         sram = None
     else:
-        report = compile_for_board(model.tflite, board)
-        vela_tflite, sram = report.vela_tflite, report.sram_used_bytes
+        report = compile_tflite(model.tflite, board)
+        vela_tflite, sram = vela_model(report), int(report.extra["sram_used_bytes"])
+        time_us = report.cost.time_us if report.cost else None
         note = (
-            f"Vela {report.vela_version} for {board.npu.name if board.npu else 'ethos-u'}: "
-            f"{report.inference_time_s * 1e6:.0f} us predicted, SRAM {report.sram_used_bytes} B"
+            f"Vela {report.tool_version} for {board.npu.name if board.npu else 'ethos-u'}: "
+            f"{time_us or 0:.0f} us predicted, SRAM {sram} B"
             + ("" if report.fits else " (does NOT fit the board's memories)")
         )
     tflite_copy = copy_file(vela_tflite, out, f"model/{model.name}_vela.tflite")

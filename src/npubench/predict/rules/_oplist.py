@@ -8,7 +8,7 @@ May import npubench.predict.fit, analysis, targets.
 from __future__ import annotations
 
 from npubench.analysis.graph_types import GraphAnalysis, LayerInfo
-from npubench.predict.fit import FamilyResult, empty_memory, host_memory, place
+from npubench.predict.rules.base import FamilyResult, empty_memory, host_memory, place
 from npubench.schema import LayerPlacement
 from npubench.targets.schema import Board
 

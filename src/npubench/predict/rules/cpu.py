@@ -7,7 +7,7 @@ npubench.predict.fit, analysis, targets.
 from __future__ import annotations
 
 from npubench.analysis.graph_types import GraphAnalysis
-from npubench.predict.fit import FamilyResult, empty_memory, host_memory, load_limits, place
+from npubench.predict.rules.base import FamilyResult, empty_memory, host_memory, load_limits, place
 from npubench.targets.schema import Board
 
 

@@ -25,7 +25,14 @@ from ethosu.vela.tflite_mapping import builtin_operator_map
 from ethosu.vela.tflite_supported_operators import TFLiteSupportedOperators
 
 from npubench.analysis.graph_types import GraphAnalysis, LayerInfo
-from npubench.predict.fit import FamilyResult, Limits, empty_memory, host_memory, load_limits, place
+from npubench.predict.rules.base import (
+    FamilyResult,
+    Limits,
+    empty_memory,
+    host_memory,
+    load_limits,
+    place,
+)
 from npubench.schema import LayerPlacement
 from npubench.targets.schema import Board
 
@@ -188,7 +195,7 @@ def _placement(layer: LayerInfo, input_dtype: str, limits: Limits, cpu: str) -> 
 
 
 def check(analysis: GraphAnalysis, board: Board) -> FamilyResult:
-    limits = load_limits("ethos_u")
+    limits = load_limits("ethos-u")
     cpu = f"{board.cpu.core} (TFLM)"
     # The layer table records each layer's output dtype only; the input's is taken from the
     # layer before (in execution order), which is what makes a float->int8 QUANTIZE a CPU op.
@@ -200,13 +207,13 @@ def check(analysis: GraphAnalysis, board: Board) -> FamilyResult:
         ],
         memory=empty_memory(board),
     )
-    vela = board.vela
+    npu = board.npu
     host_memory(
         analysis,
         board,
         result,
-        arena_mem=vela.arena_memory if vela else None,
-        const_mem=vela.const_memory if vela else None,
+        arena_mem=npu.arena_memory if npu else None,
+        const_mem=npu.weights_memory if npu else None,
     )
     if board.npu and board.npu.name.startswith("ethos-u85"):
         result.notes.append(

@@ -8,8 +8,8 @@ targets.
 from __future__ import annotations
 
 from npubench.analysis.graph_types import GraphAnalysis, LayerInfo
-from npubench.predict.fit import FamilyResult, Limits, load_limits, place
 from npubench.predict.rules._oplist import check_by_list
+from npubench.predict.rules.base import FamilyResult, Limits, load_limits, place
 from npubench.schema import LayerPlacement
 from npubench.targets.schema import Board
 

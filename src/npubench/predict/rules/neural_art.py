@@ -7,13 +7,13 @@ ST's per-operator table could not be read). May import npubench.predict.fit, ana
 from __future__ import annotations
 
 from npubench.analysis.graph_types import GraphAnalysis
-from npubench.predict.fit import FamilyResult, load_limits
 from npubench.predict.rules._oplist import check_by_list
+from npubench.predict.rules.base import FamilyResult, load_limits
 from npubench.targets.schema import Board
 
 
 def check(analysis: GraphAnalysis, board: Board) -> FamilyResult:
-    limits = load_limits("neural_art")
+    limits = load_limits("neural-art")
     return check_by_list(
         analysis,
         board,

@@ -8,8 +8,8 @@ npubench.predict.fit, analysis, targets.
 from __future__ import annotations
 
 from npubench.analysis.graph_types import GraphAnalysis
-from npubench.predict.fit import FamilyResult, load_limits, place
 from npubench.predict.rules._oplist import check_by_list
+from npubench.predict.rules.base import FamilyResult, load_limits, place
 from npubench.targets.schema import Board
 
 

@@ -1,19 +1,64 @@
 """npubench's own Vela system configuration (.ini) for an Ethos-U board, from its board data.
 
-May import ``npubench.errors`` and ``npubench.targets``. Vela (5.2.0) reads, per AXI port memory
-area (``Sram``, ``Dram``, ``OnChipFlash``, ``OffChipFlash``): ``<area>_clock_scale`` (bandwidth as
-a fraction of one AXI port transfer per NPU cycle), ``<area>_burst_length`` (bytes),
+May import ``npubench.errors``, ``npubench.targets`` and ``npubench.toolchains.base``. The board
+file's ``[toolchains.vela]`` table (``VelaBoardConfig``) names the accelerator, the memory mode
+and what sits behind each AXI port; the memories themselves (sizes, bandwidths, latencies, burst
+lengths, clock domains) and which one holds the weights and the arena (``npu.weights_memory``,
+``npu.arena_memory``) are the board's own data. Vela (5.2.0) reads, per AXI port memory area
+(``Sram``, ``Dram``, ``OnChipFlash``, ``OffChipFlash``): ``<area>_clock_scale`` (bandwidth as a
+fraction of one AXI port transfer per NPU cycle), ``<area>_burst_length`` (bytes),
 ``<area>_read_latency`` and ``<area>_write_latency`` (NPU cycles); and per memory mode:
 ``const_mem_area``, ``arena_mem_area``, ``cache_mem_area`` (``Axi0``/``Axi1``) and
-``arena_cache_size`` (bytes). See ``ethosu/vela/architecture_features.py`` (``_get_vela_config``).
-"""
+``arena_cache_size`` (bytes). See ``ethosu/vela/architecture_features.py``
+(``_get_vela_config``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
-from npubench.errors import CompilerError
+from pydantic import Field, ValidationError
+
+from npubench.errors import CompilerError, TargetError
+from npubench.sourced import format_validation_error
 from npubench.targets.schema import Board, Memory
+from npubench.toolchains.base import StrictModel
+
+AxiPort = Literal["Sram", "OffChipFlash", "Dram"]
+
+
+class VelaBoardConfig(StrictModel):
+    """The board file's ``[toolchains.vela]`` table."""
+
+    accelerator: str = Field(pattern=r"^ethos-u(55|65|85)-\d+$")  # ethos-u55-64, ...
+    memory_mode: Literal["Sram_Only", "Shared_Sram", "Dedicated_Sram"]
+    axi0_port: AxiPort
+    axi1_port: AxiPort
+    arena_cache_bytes: int | None = Field(default=None, gt=0)  # Dedicated_Sram only
+
+
+def vela_config(board: Board) -> VelaBoardConfig:
+    """The board's Vela table, validated; errors name the board and the field."""
+    require_ethos_board(board)
+    try:
+        return VelaBoardConfig.model_validate(board.toolchain_table("vela"))
+    except ValidationError as e:
+        raise TargetError(
+            format_validation_error(f"board {board.name}: [toolchains.vela]", e),
+            "fix the table in the board file (see docs/targets.md)",
+        ) from e
+
+
+def const_memory(board: Board) -> str:
+    """The memory holding the compiled model's constants (``npu.weights_memory``)."""
+    assert board.npu is not None and board.npu.weights_memory is not None
+    return board.npu.weights_memory
+
+
+def arena_memory(board: Board) -> str:
+    assert board.npu is not None and board.npu.arena_memory is not None
+    return board.npu.arena_memory
+
 
 # Bytes one AXI port moves per NPU cycle (Vela's ``axi_port_bytes_per_cycle``): the unit of
 # ``<area>_clock_scale``.
@@ -64,8 +109,15 @@ def accelerator_family(accelerator: str) -> str:
 
 
 def require_ethos_board(board: Board) -> None:
-    """Raise CompilerError unless the board has an Ethos-U NPU and a [vela] table."""
-    if board.npu is None or board.npu.family != "ethos-u" or board.vela is None:
+    """Raise CompilerError unless the board has an Ethos-U NPU, a [toolchains.vela] table and
+    names its weights and arena memories."""
+    if (
+        board.npu is None
+        or board.npu.family != "ethos-u"
+        or "vela" not in board.toolchains
+        or board.npu.weights_memory is None
+        or board.npu.arena_memory is None
+    ):
         family = board.npu.family if board.npu else "no NPU"
         raise CompilerError(
             f"target {board.name!r} is not an Ethos-U target ({family}): "
@@ -84,16 +136,14 @@ def system_config_name(board: Board, clock_mhz: float) -> str:
 
 
 def memory_mode_name(board: Board) -> str:
-    assert board.vela is not None
-    return f"npubench_{board.vela.memory_mode}"
+    return f"npubench_{vela_config(board).memory_mode}"
 
 
 def _cache_memory(board: Board) -> Memory:
     """The SRAM that serves as Vela's arena cache in Dedicated_Sram mode."""
-    assert board.vela is not None
     for role in ("npu_data", "sram"):
         for m in board.memories_with_role(role):
-            if m.name != board.vela.arena_memory:
+            if m.name != arena_memory(board):
                 return m
     raise CompilerError(
         f"board {board.name!r} uses Dedicated_Sram but has no SRAM besides the arena memory",
@@ -103,11 +153,9 @@ def _cache_memory(board: Board) -> Memory:
 
 def port_memories(board: Board) -> tuple[Memory, Memory]:
     """The board memories behind AXI port 0 and AXI port 1 in the board's memory mode."""
-    assert board.vela is not None
-    v = board.vela
-    if v.memory_mode == "Dedicated_Sram":
-        return _cache_memory(board), board.memory(v.arena_memory)
-    return board.memory(v.arena_memory), board.memory(v.const_memory)
+    if vela_config(board).memory_mode == "Dedicated_Sram":
+        return _cache_memory(board), board.memory(arena_memory(board))
+    return board.memory(arena_memory(board)), board.memory(const_memory(board))
 
 
 def _domain_clock_mhz(memory: Memory, cpu_mhz: float, npu_mhz: float) -> float:
@@ -132,7 +180,12 @@ def _port_lines(
     bytes_per_npu_cycle = memory.bandwidth_bytes_per_cycle.value * ratio
     latency = max(0, round(memory.latency_cycles.value / ratio))
     axi_bytes = AXI_PORT_BYTES[family]
-    burst = _BURST_BYTES_U85_SRAM if (area, family) == ("Sram", "ethos-u85") else _BURST_BYTES[area]
+    if memory.burst_bytes is not None:
+        burst = round(memory.burst_bytes.value)
+    elif (area, family) == ("Sram", "ethos-u85"):
+        burst = _BURST_BYTES_U85_SRAM
+    else:
+        burst = _BURST_BYTES[area]
     # Flash is read-only for the NPU: vela.ini gives it no write latency.
     write_latency = 0 if memory.role == "flash" else latency
     return [
@@ -147,13 +200,12 @@ def _port_lines(
 
 def arena_cache_bytes(board: Board) -> int:
     """The arena size limit npubench gives Vela: the arena SRAM, or the cache in Dedicated_Sram."""
-    assert board.vela is not None
-    v = board.vela
+    v = vela_config(board)
     if v.memory_mode == "Dedicated_Sram":
         if v.arena_cache_bytes is not None:
-            return int(v.arena_cache_bytes.value)
+            return v.arena_cache_bytes
         return int(_cache_memory(board).size_bytes.value)
-    return int(board.memory(v.arena_memory).size_bytes.value)
+    return int(board.memory(arena_memory(board)).size_bytes.value)
 
 
 def system_config_ini(board: Board, clock_mhz: float | None = None) -> str:
@@ -164,7 +216,7 @@ def system_config_ini(board: Board, clock_mhz: float | None = None) -> str:
     their own clock are rescaled to NPU cycles.
     """
     require_ethos_board(board)
-    assert board.vela is not None and board.npu is not None
+    assert board.npu is not None
     npu_mhz = float(clock_mhz) if clock_mhz is not None else board.npu.clock_mhz.value
     if npu_mhz <= 0:
         raise CompilerError(f"clock {npu_mhz:g} MHz is not positive", "give a clock in MHz > 0")
@@ -175,7 +227,7 @@ def system_config_ini(board: Board, clock_mhz: float | None = None) -> str:
             f"choose a clock up to {board.npu.max_clock_mhz.value:g} MHz",
         )
     cpu_mhz = npu_mhz if clock_mhz is not None else board.cpu.clock_mhz.value
-    v = board.vela
+    v = vela_config(board)
     family = accelerator_family(v.accelerator)
     mem0, mem1 = port_memories(board)
     lines = [
@@ -192,8 +244,8 @@ def system_config_ini(board: Board, clock_mhz: float | None = None) -> str:
     const_port, arena_port, cache_port = _MODE_PORTS[v.memory_mode]
     lines += [
         "",
-        f"; memory mode {v.memory_mode}: constants in {v.const_memory!r}, "
-        f"arena in {v.arena_memory!r}",
+        f"; memory mode {v.memory_mode}: constants in {const_memory(board)!r}, "
+        f"arena in {arena_memory(board)!r}",
         f"[Memory_Mode.{memory_mode_name(board)}]",
         f"const_mem_area={const_port}",
         f"arena_mem_area={arena_port}",
@@ -209,8 +261,8 @@ def system_config_ini(board: Board, clock_mhz: float | None = None) -> str:
 def board_system(board: Board, clock_mhz: float | None, system_config: str) -> VelaSystem:
     """The configuration to compile with: npubench's ("board") or Vela's own ("vela-default")."""
     require_ethos_board(board)
-    assert board.vela is not None and board.npu is not None
-    accelerator = board.vela.accelerator
+    assert board.npu is not None
+    accelerator = vela_config(board).accelerator
     if system_config == "vela-default":
         if clock_mhz is not None:
             raise CompilerError(

@@ -7,13 +7,13 @@ analysis, targets.
 from __future__ import annotations
 
 from npubench.analysis.graph_types import GraphAnalysis
-from npubench.predict.fit import FamilyResult, load_limits
 from npubench.predict.rules._oplist import check_by_list
+from npubench.predict.rules.base import FamilyResult, load_limits
 from npubench.targets.schema import Board
 
 
 def check(analysis: GraphAnalysis, board: Board) -> FamilyResult:
-    limits = load_limits("cvitek")
+    limits = load_limits("cvitek-tpu")
     return check_by_list(
         analysis,
         board,

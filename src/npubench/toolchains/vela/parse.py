@@ -1,11 +1,10 @@
 """Parsers for what Vela 5.2.0 writes: the summary CSV, the per-layer CSV and its console report.
 
-May import ``npubench.errors`` and ``npubench.schema``. Pure text in, data out, so the parsers can
-be tested on recorded real Vela output (``tests/data/vela/``).
+May import ``npubench.errors`` and ``npubench.toolchains.base``. Pure text in, data out, so the
+parsers can be tested on recorded real Vela output (``tests/data/vela/``).
 
 Units as Vela writes them: ``*_memory_used`` and ``arena_cache_size`` in KiB, ``core_clock`` in
-Hz, ``inference_time`` in seconds, cycles in NPU cycles.
-"""
+Hz, ``inference_time`` in seconds, cycles in NPU cycles."""
 
 from __future__ import annotations
 
@@ -15,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from npubench.errors import CompilerError
-from npubench.schema import LayerPlacement
+from npubench.toolchains.base import LayerReport
 
 # Vela's names for its memory areas in the summary CSV ("<area>_memory_used").
 MEMORY_AREAS = ("sram", "dram", "on_chip_flash", "off_chip_flash")
@@ -108,14 +107,14 @@ def parse_console(text: str) -> VelaConsole:
     return out
 
 
-def parse_per_layer_csv(text: str, console: VelaConsole | None = None) -> list[LayerPlacement]:
-    """One LayerPlacement per row of ``<name>_per-layer.csv`` (Vela's operators after lowering).
+def parse_per_layer_csv(text: str, console: VelaConsole | None = None) -> list[LayerReport]:
+    """One LayerReport per row of ``<name>_per-layer.csv`` (Vela's operators after lowering).
 
     ``op`` is the original TFLite operator; a row Vela lowered to another NPU operation (Softmax
     into Sub/Mul/..., fused activations) says so in ``reason``.
     """
     console = console or VelaConsole()
-    layers: list[LayerPlacement] = []
+    layers: list[LayerReport] = []
     for index, row in enumerate(csv.DictReader(io.StringIO(text))):
         try:
             original = row["Original Operator"]
@@ -131,17 +130,17 @@ def parse_per_layer_csv(text: str, console: VelaConsole | None = None) -> list[L
             ) from e
         if target == "NPU":
             reason = "" if lowered == original else f"lowered to NPU {lowered}"
-            layers.append(LayerPlacement(index, name, original, "npu", reason, cycles, macs))
+            layers.append(LayerReport(index, name, original, "npu", reason, cycles, macs))
         else:
             reason = console.cpu_reasons.get(name, CPU_REASON_DEFAULT)
             if name in console.cpu_reasons:
                 reason += " (runs on the CPU, not timed by Vela)"
             # Vela estimates nothing for CPU operators: cycles stay unknown, not zero.
-            layers.append(LayerPlacement(index, name, original, "cpu", reason, None, macs or None))
+            layers.append(LayerReport(index, name, original, "cpu", reason, None, macs or None))
     return layers
 
 
-def count_ops(layers: list[LayerPlacement], console: VelaConsole) -> dict[str, int]:
+def count_ops(layers: list[LayerReport], console: VelaConsole) -> dict[str, int]:
     """Operators on the NPU and the CPU, as Vela counts them (its console), else from the rows."""
     if console.npu_ops is not None and console.cpu_ops is not None:
         return {"npu": console.npu_ops, "cpu": console.cpu_ops}

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 
 from npubench.analysis.graph_types import GraphAnalysis, LayerInfo
-from npubench.predict.fit import (
+from npubench.predict.rules.base import (
     FamilyResult,
     FitCheckError,
     Limits,
@@ -67,7 +67,7 @@ class _State:
 
 
 def _chip(board: Board) -> _Chip:
-    limits = load_limits("max78000")
+    limits = load_limits("max7800x")
     name = board.npu.name if board.npu else ""
     if name not in limits.tables:
         raise FitCheckError(

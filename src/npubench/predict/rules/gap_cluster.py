@@ -1,18 +1,17 @@
 """Fit rules for GreenWaves GAP8 (cluster) and GAP9 (cluster + NE16), driven by NNTool.
 
 GAP8 (family "gap-cluster"): NNTool maps every standard int8 op to the 8-core cluster, which
-plays the NPU. GAP9 (family "ne16"): NE16 takes 3x3/1x1 convolutions, 3x3 depthwise and fully
-connected layers; other layers run on the cluster cores ("cpu"). NNTool has no CPU fallback, so
-ops it cannot import are unsupported. Memory: weights + activations in L2, weights spill to L3
-when the board has it. Limits and their sources: predict/limits/gap.toml. May import
-npubench.predict.fit, analysis, targets.
-"""
+plays the NPU. GAP9 (family "ne16", whose spec sets ``ne16_present``): NE16 takes 3x3/1x1
+convolutions, 3x3 depthwise and fully connected layers; other layers run on the cluster cores
+("cpu"). NNTool has no CPU fallback, so ops it cannot import are unsupported. Memory: weights +
+activations in L2, weights spill to L3 when the board has it. Limits and their sources:
+predict/limits/gap.toml. May import npubench.predict.fit, analysis, targets."""
 
 from __future__ import annotations
 
 from npubench.analysis.graph_types import GraphAnalysis, LayerInfo
 from npubench.errors import TargetError
-from npubench.predict.fit import (
+from npubench.predict.rules.base import (
     FamilyResult,
     Limits,
     add_use,
@@ -52,7 +51,7 @@ def _placement(layer: LayerInfo, board: Board, limits: Limits) -> LayerPlacement
             layer, "unsupported", f"{layer.dtype} data: npubench targets int8 NNTool graphs"
         )
     cores = board.npu.cores if board.npu else 1
-    if board.npu and board.npu.family == "ne16":
+    if limits.value("gap", "ne16_present", False):
         why = _ne16_reason(layer, limits)
         if why:
             return place(layer, "npu", why)
@@ -97,7 +96,7 @@ def _memory(analysis: GraphAnalysis, board: Board, result: FamilyResult) -> None
 
 
 def check(analysis: GraphAnalysis, board: Board) -> FamilyResult:
-    limits = load_limits("gap")
+    limits = load_limits(board.family)
     result = FamilyResult(
         placement=[_placement(layer, board, limits) for layer in analysis.layers],
         memory=empty_memory(board),
