@@ -30,31 +30,16 @@ from npubench.targets import Board, all_targets
 
 
 def zoo() -> list[dict[str, Any]]:
-    """The model zoo: name, suite, task, shapes, parameter and MAC counts."""
-    from npubench.models.torch_stats import count_params_macs
-    from npubench.models.zoo import ZOO
+    """The model zoo: name, suite, task, shapes, parameter and MAC counts (Vela's nn_macs with
+    pooling counted, as the published model facts use).
 
-    out = []
-    for entry in ZOO.values():
-        # Vela's nn_macs convention (pooling counted), as the published model facts use.
-        params, macs = count_params_macs(
-            entry.build(seed=0), entry.input_shape, include_pooling=True
-        )
-        out.append(
-            {
-                "name": entry.name,
-                "suite": entry.suite,
-                "task": entry.task,
-                "input_shape": list(entry.input_shape),
-                "output_shape": list(entry.output_shape),
-                "params": params,
-                "macs": macs,
-                "classifier": entry.classifier,
-                "postprocess": entry.postprocess,
-                "source": entry.source,
-            }
-        )
-    return out
+    Served from the shipped table ``models/zoo/facts.toml``: no model is built and torch is not
+    imported. A parametric family is listed once, named by its default spec
+    (``mobilenet_v2:alpha=1.0,res=224,classes=1000``), with ``family`` and ``parameters``.
+    """
+    from npubench.models.zoo.facts import zoo_listing
+
+    return zoo_listing()
 
 
 def targets() -> list[Board]:
@@ -75,6 +60,59 @@ def compile(model: str, target: str, progress: Progress = _quiet, **options: Any
     _first_toolchain(board, opts)
     bundle = prepare(model, opts, progress)
     return compile_on(bundle, board, opts)
+
+
+def compile_matrix(
+    model: str, targets: Sequence[str], progress: Progress = _quiet, **options: Any
+) -> tuple[list[BenchResult], list[dict[str, str]]]:
+    """Every installed toolchain of every target, each beside the analytical prediction for
+    the same target (what the predictor says without the tool); nothing is stored.
+
+    Returns the results and, for each toolchain a target names that is not installed here,
+    ``{target, toolchain, install}``.
+    """
+    import dataclasses
+
+    from npubench.errors import NpubenchError
+    from npubench.pipeline import (
+        board_toolchains,
+        compile_report,
+        compiled_result,
+        failed_result,
+        predict_on,
+    )
+
+    opts = BenchOptions(**options)
+    boards = expand_targets(targets)
+    bundle = prepare(model, opts, progress)
+    results: list[BenchResult] = []
+    missing: list[dict[str, str]] = []
+    for board in boards:
+        for toolchain in board_toolchains(board, opts):
+            info = toolchain.detect()
+            if not info.available:
+                missing.append(
+                    {
+                        "target": board.name,
+                        "toolchain": toolchain.name,
+                        "install": info.install or info.detail,
+                    }
+                )
+                continue
+            progress(f"{bundle.prepared.name}: {toolchain.name} for {board.name}")
+            run = dataclasses.replace(opts, toolchain=toolchain.name)
+            try:
+                report = compile_report(bundle, board, run, toolchain)
+                results.append(compiled_result(bundle, board, run, report))
+            except NpubenchError as e:
+                failed = failed_result(bundle, board.name, run, e)
+                failed.compiler = {"name": toolchain.name, "tool": toolchain.tool}
+                results.append(failed)
+        try:
+            results.append(predict_on(bundle, board, opts))
+        except NpubenchError as e:
+            results.append(failed_result(bundle, board.name, opts, e, "predicted"))
+    return results, missing
 
 
 def bench(

@@ -71,6 +71,29 @@ class MemoryUse:
 
 
 @dataclass
+class MeasuredSamples:
+    """The raw timings behind a measured result, kept as pyperf and asv keep theirs.
+
+    ``stages``: every timed repetition's time per stage in microseconds, in repetition order
+    (the repetitions received: a lost one leaves no entry); ``warmups``: the same for the
+    warm-up runs where the firmware reports them (the harness protocol, proto=1, sends no
+    lines for warm-ups: their lists stay empty and ``warmup_count`` says how many ran).
+    ``firmware_sha256`` is the image's hash when the host built it (None for a board flashed
+    by hand); ``tick_source`` names the timer the stages were read from and ``cycle_accurate``
+    whether it counts CPU cycles.
+    """
+
+    stages: dict[str, list[float]]
+    warmups: dict[str, list[float]]
+    repetitions: int
+    warmup_count: int
+    firmware_sha256: str | None
+    clock_mhz: float | None
+    tick_source: str
+    cycle_accurate: bool
+
+
+@dataclass
 class BenchResult:
     """One figure set for one model on one target: compiled, predicted or measured.
 
@@ -101,6 +124,7 @@ class BenchResult:
     options: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+    samples: MeasuredSamples | None = None  # measured results: every repetition's timings
 
     @property
     def fits(self) -> bool:
@@ -113,6 +137,7 @@ class BenchResult:
             # Identical outputs: standard JSON has no Infinity; max_abs_error == 0 says it.
             data["fidelity"]["sqnr_db"] = None
         data["schema_version"] = SCHEMA_VERSION
+        data["samples"] = None if self.samples is None else dataclasses.asdict(self.samples)
         data["fits"] = self.fits
         data["fit"] = {
             name: {"used_bytes": m.used_bytes, "capacity_bytes": m.capacity_bytes, "fits": m.fits}
@@ -131,5 +156,7 @@ class BenchResult:
         }
         data["placement"] = [LayerPlacement(**p) for p in data.get("placement", [])]
         data["fidelity"] = Fidelity(**data.get("fidelity", {}))
+        samples = data.get("samples")
+        data["samples"] = None if samples is None else MeasuredSamples(**samples)
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})

@@ -18,9 +18,10 @@ import pytest
 
 from _markers import needs_qemu
 from npubench import STAGES
-from npubench.measure import measure as measure_mod
 from npubench.measure import qemu
-from npubench.measure.measure import EMULATOR_NOTE, measure
+from npubench.measure import transport as transport_mod
+from npubench.measure.result import EMULATOR_NOTE
+from npubench.pipeline.measure import measure
 from npubench.store import ResultStore
 
 pytestmark = [
@@ -80,6 +81,12 @@ def test_measure_on_qemu_stores_a_checked_measured_result(store: ResultStore, mo
     assert prov["firmware"]["sha256"] and prov["firmware"]["emulator"] == "mps2-an386"
     assert prov["npubench_version"] and prov["toolchains"]["vela"]
     assert r.details["emulator_note"] == EMULATOR_NOTE and r.compiler["name"] == "npubench-cgen"
+    # The raw samples: every repetition's stages, the image's hash, the timer.
+    s = r.samples
+    assert s is not None and s.repetitions == 5 and s.warmup_count == 2
+    assert all(len(s.stages[stage]) == 5 for stage in STAGES)
+    assert s.firmware_sha256 == prov["firmware"]["sha256"] and s.cycle_accurate is False
+    assert "SysTick" in s.tick_source and s.clock_mhz == 25.0
     # QEMU was stopped.
     assert _RecordingQemu.started and _RecordingQemu.started[-1].proc is None
     # Stored, and visible as a measured result.
@@ -87,6 +94,7 @@ def test_measure_on_qemu_stores_a_checked_measured_result(store: ResultStore, mo
     assert [s.id for s in stored] == [outcome.stored_id]
     assert stored[0].result.latency_us == r.latency_us
     assert stored[0].result.status == "ok"
+    assert stored[0].result.samples == s
 
 
 def test_qemu_killed_mid_run_keeps_the_repetitions_as_incomplete(
@@ -94,7 +102,7 @@ def test_qemu_killed_mid_run_keeps_the_repetitions_as_incomplete(
 ) -> None:
     _RecordingQemu.started.clear()
     monkeypatch.setattr(qemu, "QemuBoard", _RecordingQemu)
-    opener = measure_mod._open_transport
+    opener = transport_mod.open_transport
 
     class KillAfterThirdRep:
         """The real serial port; QEMU is killed once repetition 2's line has arrived whole."""
@@ -115,7 +123,7 @@ def test_qemu_killed_mid_run_keeps_the_repetitions_as_incomplete(
             return data
 
     monkeypatch.setattr(
-        measure_mod, "_open_transport", lambda port, baud: KillAfterThirdRep(opener(port, baud))
+        transport_mod, "open_transport", lambda port, baud: KillAfterThirdRep(opener(port, baud))
     )
     # 250 repetitions: far more REP lines than the pty buffers, so QEMU dies mid-run.
     outcome = measure(MODEL, "qemu-cortex-m4", repeat=250, warmup=0, store=store)
@@ -181,7 +189,7 @@ def test_unsupported_operator_names_the_layer_and_the_fallback_targets(
     tflite_models: dict[str, Path],
 ) -> None:
     from npubench.errors import MeasurementError
-    from npubench.measure.measure import measure
+    from npubench.pipeline.measure import measure
 
     with pytest.raises(MeasurementError) as info:
         measure(str(tflite_models["gather_head"]), "qemu-cortex-m4", repeat=1, warmup=0)

@@ -12,7 +12,8 @@ import pytest
 
 from npubench import STAGES
 from npubench.predict.calibrate import MEASURED_CSV, POSTPROCESS_OF, read_measurements
-from npubench.predict.latency import analytical_npu_cycles, load_params, resolve_clocks
+from npubench.predict.latency import analytical_npu_cycles, resolve_clocks
+from npubench.predict.parameters import load_params
 from npubench.predict.predict import predict
 from npubench.targets import get_target
 

@@ -9,7 +9,7 @@ import pytest
 
 from _cli import run_cli
 from npubench.cli.common import parse_shape
-from npubench.errors import CompilerError, NpubenchError, TargetError
+from npubench.errors import NpubenchError, TargetError, UsageError
 from npubench.pipeline import BenchOptions, expand_models
 from npubench.schema import BenchResult
 from npubench.store import ResultStore
@@ -110,7 +110,7 @@ def test_parse_shape() -> None:
 
 
 def test_bench_options_validate() -> None:
-    with pytest.raises(CompilerError, match="Performance, Size"):
+    with pytest.raises(UsageError, match="Performance, Size"):
         BenchOptions(optimise="Fast")
     with pytest.raises(TargetError, match="positive"):
         BenchOptions(clock_mhz=-5)
@@ -179,7 +179,8 @@ def test_zoo_json_matches_the_published_facts(capsys: pytest.CaptureFixture[str]
     entries = {e["name"]: e for e in json.loads(out)}
     facts_path = Path(__file__).resolve().parents[2] / "src/npubench/data/reference/model_facts.csv"
     facts = list(csv.DictReader(facts_path.open()))
-    assert set(entries) == {row["model"] for row in facts}
+    # The published models are in the zoo (the parametric families come on top of them).
+    assert {row["model"] for row in facts} <= set(entries)
     for row in facts:
         e = entries[row["model"]]
         assert set(e) >= {"name", "input_shape", "output_shape", "params", "macs"}

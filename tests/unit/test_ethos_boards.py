@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from npubench.compilers.vela_config import system_config_ini
 from npubench.errors import TargetError
 from npubench.targets import catalogue
 from npubench.targets.catalogue import load_board_file
+from npubench.toolchains.vela.config import system_config_ini, vela_config
 
 BOARDS_DIR = Path(catalogue.__file__).parent / "boards"
 BOARDS = {"hx-we2", "alif-e7-hp", "alif-e7-he", "corstone-300"}
@@ -45,17 +45,18 @@ def test_ethos_board_loads_with_a_consistent_vela_table(name: str) -> None:
     board = _load(name)
     assert board.name == name
     assert board.npu is not None and board.npu.family == "ethos-u"
-    assert board.vela is not None and board.vela.accelerator == board.npu.name
+    assert vela_config(board).accelerator == board.npu.name
     assert board.toolchain == "vela"
     # The MAC count in the accelerator name is the NPU's MACs per cycle.
     assert board.npu.macs_per_cycle.value == int(board.npu.name.rsplit("-", 1)[1])
     expected_kind = "emulator" if name == "corstone-300" else "board"
     assert board.kind == ("accelerator" if name in ACCELERATORS else expected_kind)
-    for ref in (board.vela.const_memory, board.vela.arena_memory):
+    assert board.npu.weights_memory and board.npu.arena_memory
+    for ref in (board.npu.weights_memory, board.npu.arena_memory):
         memory = board.memory(ref)
         assert memory.bandwidth_bytes_per_cycle is not None, f"{name}: {ref} has no bandwidth"
         assert memory.latency_cycles is not None, f"{name}: {ref} has no latency"
-    assert board.memory(board.vela.arena_memory).role == "sram"
+    assert board.memory(board.npu.arena_memory).role == "sram"
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -123,7 +124,7 @@ def test_an_undeclared_source_is_rejected_with_the_field_named(tmp_path: Path) -
 
 def test_a_vela_table_naming_a_missing_memory_is_rejected(tmp_path: Path) -> None:
     message = _error(_damaged(tmp_path, 'arena_memory = "sram"', 'arena_memory = "sram9"'))
-    assert "vela: memory 'sram9' is not among memories" in message
+    assert "npu.arena_memory: memory 'sram9' is not among" in message
 
 
 def test_an_npu_clock_above_its_maximum_is_rejected(tmp_path: Path) -> None:

@@ -9,22 +9,16 @@ from __future__ import annotations
 import csv
 import sys
 import tomllib
-from importlib import resources
 from pathlib import Path
 
 import pytest
 from ethosu.vela.tflite_supported_operators import TFLiteSupportedOperators
 
-from npubench.predict.fit import (
-    LIMIT_FILES,
-    check_fit,
-    largest,
-    load_limits,
-    placement_by_index,
-    runs_on_cpu,
-)
+from npubench.predict.fit import check_fit
+from npubench.predict.rules.base import largest, load_limits, placement_by_index, runs_on_cpu
 from npubench.schema import LayerPlacement
 from npubench.targets import all_targets, get_target
+from npubench.targets.families import families_dir, family_names
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _graphs import GraphBuilder, small_cnn
@@ -202,7 +196,7 @@ def test_ethos_u_activations_over_sram() -> None:
 
 
 def test_ethos_u_limits_file_matches_installed_vela() -> None:
-    limits = load_limits("ethos_u")
+    limits = load_limits("ethos-u")
     vela = TFLiteSupportedOperators
     for key in (
         "stride_range",
@@ -251,13 +245,13 @@ def test_gap9_ne16_takes_3x3_not_5x5_and_gap8_l2_spill() -> None:
     assert any("L3" in n for n in gap8.notes)
 
 
-def test_limits_files_cite_declared_sources() -> None:
-    for name in LIMIT_FILES:
+def test_family_specs_cite_declared_sources() -> None:
+    for name in family_names():
         limits = load_limits(name)
         assert limits.tables, name
-        path = resources.files("npubench.predict") / "limits" / f"{name}.toml"
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        for source in raw["sources"].values():
+        raw = tomllib.loads((families_dir() / f"{name}.toml").read_text(encoding="utf-8"))
+        assert raw["family"]["name"] == name
+        for source in raw.get("sources", {}).values():
             assert source["kind"] and source["title"]
 
 

@@ -1,4 +1,4 @@
-"""Measured BenchResult assembly (``measure.measure``) from a recorded run, and per-stage power.
+"""Measured BenchResult assembly (``measure.result``) from a recorded run, and per-stage power.
 
 The run is a real transcript: the HELLO and REP lines that the harness on QEMU mps2-an386 sent for
 ``tests/data/cgen/mlp_per_tensor.tflite`` (2 warm-ups, 6 repetitions, input seed 0), decoded
@@ -22,16 +22,15 @@ from npubench import STAGES
 from npubench.errors import MeasurementError
 from npubench.measure import protocol as p
 from npubench.measure.instruments import StreamingInstrument
-from npubench.measure.measure import (
+from npubench.measure.power_align import align_power
+from npubench.measure.recorder import Recorder, parse_power
+from npubench.measure.render import render_measurement
+from npubench.measure.result import (
     EMULATOR_NOTE,
     MeasureContext,
-    _Recorder,
-    align_power,
     assemble_result,
     first_difference,
-    parse_power,
     power_fields,
-    render_measurement,
 )
 from npubench.measure.runner import BoardInfo, Repetition, RunResult, RunTimeoutError
 from npubench.measure.trace import PowerTrace
@@ -115,6 +114,31 @@ def test_recorded_run_gives_per_stage_medians_and_stats() -> None:
     assert result.clock_mhz == 25.0
     # A stored result round-trips through JSON.
     assert type(result).from_json(result.to_json()).latency_us == result.latency_us
+
+
+def test_the_result_keeps_every_repetitions_samples_and_how_they_were_timed() -> None:
+    run = recorded_run()
+    ctx = context()
+    ctx.tick_source, ctx.firmware_sha256 = "SysTick of QEMU mps2-an386", "ab" * 32
+    result = assemble_result(run, ctx, reference=OUTPUT)
+    s = result.samples
+    assert s is not None and s.repetitions == 6 and s.warmup_count == 2
+    for stage in STAGES:
+        assert s.stages[stage] == [run.reps[i].ticks[stage] * 1e6 / 25e6 for i in range(6)]
+        assert s.warmups[stage] == []  # the harness sends no lines for warm-ups
+    assert s.clock_mhz == 25.0 and s.cycle_accurate is False
+    assert s.firmware_sha256 == "ab" * 32
+    assert s.tick_source.startswith("SysTick of QEMU mps2-an386") and "25000000" in s.tick_source
+    # The statistics are computed from the very samples kept.
+    assert result.latency_us["postprocess"] == statistics.median(s.stages["postprocess"])
+    back = type(result).from_json(result.to_json())
+    assert back.samples == s and back.to_json()["samples"]["stages"] == s.stages
+    # A partial run keeps the repetitions it received, in order.
+    partial = recorded_run(keep=3)
+    fault = RunTimeoutError("the board went silent", partial=partial)
+    kept = assemble_result(partial, context(), reference=None, fault=fault).samples
+    assert kept is not None and kept.repetitions == 3 and len(kept.stages["init"]) == 3
+    assert kept.firmware_sha256 is None and kept.tick_source.startswith("the firmware timer")
 
 
 def test_wrong_output_fails_and_names_the_first_differing_byte() -> None:
@@ -224,7 +248,8 @@ def test_marker_pulses_give_per_stage_power_and_net_energy() -> None:
     summary = align_power(synthetic_trace(5, markers=True), run)  # warm-up pulses come first
     assert summary.method.startswith("markers") and sorted(summary.per_rep) == [0, 1, 2, 3]
     assert summary.baseline_mw == pytest.approx(IDLE_MW)
-    power, energy, details = power_fields(summary)
+    fields = power_fields(summary)
+    power, energy, details = fields.power_mw, fields.energy_uj, fields.details
     for stage in STAGES:
         # Edges fall midway between samples: at most half a sample (5 us) of error per edge.
         assert power[stage] == pytest.approx(LEVELS_MW[stage], rel=0.01)
@@ -253,7 +278,7 @@ def test_wrong_pulse_count_falls_back_to_timestamps_on_windows() -> None:
     summary = align_power(trace, run)
     assert summary.method.startswith("firmware timestamps")
     assert sorted(summary.per_rep) == [0, 1, 2]  # window 0 was the warm-up
-    power, _, _ = power_fields(summary)
+    power = power_fields(summary).power_mw
     for stage in STAGES:
         # The window opens within a few samples of the true start (detector threshold).
         assert power[stage] == pytest.approx(LEVELS_MW[stage], rel=0.06)
@@ -293,11 +318,11 @@ def test_parse_power(tmp_path) -> None:
 
 def test_an_arena_larger_than_the_boards_ram_is_refused_with_both_sizes() -> None:
     from npubench.errors import MeasurementError
-    from npubench.measure.measure import _check_arena_fits
+    from npubench.measure.emulator import check_arena_fits
 
-    _check_arena_fits("small", "qemu-cortex-m4", 49_152)  # fits: no error
+    check_arena_fits("small", "qemu-cortex-m4", 49_152)  # fits: no error
     with pytest.raises(MeasurementError) as info:
-        _check_arena_fits("huge", "qemu-cortex-m33", 3_000_000)
+        check_arena_fits("huge", "qemu-cortex-m33", 3_000_000)
     message = str(info.value)
     assert "3000000" in message and "2097152" in message and "qemu-cortex-m33" in message
 
@@ -344,7 +369,7 @@ class _PulledInstrument(StreamingInstrument):
 
 
 def test_an_instrument_pulled_mid_run_is_the_recorders_error_and_keeps_its_samples() -> None:
-    recorder = _Recorder(_PulledInstrument(), replay=False)
+    recorder = Recorder(_PulledInstrument(), replay=False)
     recorder.start()
     assert recorder._thread is not None
     recorder._thread.join(timeout=5)

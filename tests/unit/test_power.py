@@ -6,7 +6,8 @@ import pytest
 
 from npubench import STAGES
 from npubench.analysis.graph_types import GraphAnalysis, LayerInfo
-from npubench.predict.latency import Clocks, LatencyPrediction, StageEstimate, load_params
+from npubench.predict.latency import Clocks, LatencyPrediction, StageEstimate
+from npubench.predict.parameters import load_params
 from npubench.predict.power import power_levels, predict_energy
 from npubench.predict.predict import predict
 from npubench.targets import get_target

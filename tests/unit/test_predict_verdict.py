@@ -1,6 +1,6 @@
-"""Compiled-mode predictions take the fit verdict, placement and op counts from Vela.
+"""Compiled-mode predictions take the fit verdict, placement and op counts from the toolchain.
 
-The ``VelaReport`` is built from the recorded output of the real Vela 5.2.0 in
+The ``CompileReport`` is Vela's, built from the recorded output of the real Vela 5.2.0 in
 ``tests/data/vela/`` (the tiny model compiled for hx-we2), parsed by npubench's own parsers; only
 its memory figures are edited by hand to make one memory overflow. The analysis is hand-built.
 """
@@ -13,18 +13,21 @@ from pathlib import Path
 import pytest
 
 from npubench.analysis.graph_types import GraphAnalysis, LayerInfo
-from npubench.compilers.vela import VelaReport, assemble_report
-from npubench.compilers.vela_parse import parse_console, parse_per_layer_csv, parse_summary_csv
-from npubench.predict.fit import check_fit, kib
+from npubench.predict.fit import check_fit
+from npubench.predict.parameters import PredictError
 from npubench.predict.predict import predict
-from npubench.schema import MemoryUse
+from npubench.predict.rules.base import kib
 from npubench.targets import get_target
+from npubench.toolchains.base import CompileReport
+from npubench.toolchains.results import memory_fit
+from npubench.toolchains.vela import VelaOptions, report_from_outputs
+from npubench.toolchains.vela.parse import parse_console, parse_per_layer_csv, parse_summary_csv
 
 VELA_DATA = Path(__file__).resolve().parents[1] / "data" / "vela"
 IMAGE_BYTES = 12_000  # a plausible _vela.tflite size for the tiny model; only the fit uses it
 
 
-def recorded_vela_report() -> VelaReport:
+def recorded_vela_report() -> CompileReport:
     """The tiny model's real Vela 5.2.0 report on hx-we2, parsed from the recorded files."""
     board = get_target("hx-we2")
     summary = parse_summary_csv((VELA_DATA / "tiny_hx-we2_performance_summary.csv").read_text())
@@ -32,24 +35,18 @@ def recorded_vela_report() -> VelaReport:
     layers = parse_per_layer_csv(
         (VELA_DATA / "tiny_hx-we2_performance_per-layer.csv").read_text(), console
     )
-    return assemble_report(
-        board,
-        summary,
-        console,
-        layers,
-        IMAGE_BYTES,
-        optimise="Performance",
-        version="5.2.0",
-        artifact_dir=VELA_DATA,
-        cached=True,
+    return report_from_outputs(
+        board, summary, console, layers, IMAGE_BYTES, options=VelaOptions(), version="5.2.0"
     )
 
 
-def overflowing(report: VelaReport, memory: str, used: int) -> VelaReport:
+def overflowing(report: CompileReport, memory: str, used: int) -> CompileReport:
     """The same report with ``memory`` holding ``used`` bytes (more than its capacity)."""
-    fit = dict(report.fit)
-    fit[memory] = MemoryUse(used_bytes=used, capacity_bytes=fit[memory].capacity_bytes)
-    return dataclasses.replace(report, fit=fit, fits=False)
+    regions = [
+        dataclasses.replace(m, used_bytes=used) if m.board_memory == memory else m
+        for m in report.memory
+    ]
+    return dataclasses.replace(report, memory=regions)
 
 
 def analysis(arena_bytes: int) -> GraphAnalysis:
@@ -98,43 +95,43 @@ def test_vela_overflow_is_the_verdict_although_the_analytical_check_fits() -> No
     board = get_target("hx-we2")
     small = analysis(arena_bytes=4096)
     assert check_fit(small, board).fits  # the premise: analytically it fits
-    sram = board.memory(board.vela.arena_memory)
+    sram = board.memory(board.npu.arena_memory)
     used = int(sram.size_bytes.value) + 300 * 1024
     vela = overflowing(recorded_vela_report(), sram.name, used)
 
-    result = predict(small, board, vela=vela)
+    result = predict(small, board, compiled=vela)
 
     assert result.status == "does_not_fit"
-    assert f"'{sram.name}'" in result.message
+    assert f"in {sram.name}" in result.message
     assert kib(used) in result.message and kib(int(sram.size_bytes.value)) in result.message
-    assert "Vela" in result.message
-    assert result.fit == vela.fit
+    assert "ethos-u-vela" in result.message
+    assert result.fit == memory_fit(vela)
     assert result.details["analytical_fit"]["fits"] is True
     assert result.details["analytical_fit"]["verdict"] == "fits"
 
 
 def test_vela_fit_is_the_verdict_although_the_analytical_check_does_not_fit() -> None:
     board = get_target("hx-we2")
-    sram_bytes = int(board.memory(board.vela.arena_memory).size_bytes.value)
+    sram_bytes = int(board.memory(board.npu.arena_memory).size_bytes.value)
     big = analysis(arena_bytes=sram_bytes + 1024 * 1024)  # e.g. an over-estimated arena
     analytical = check_fit(big, board)
     assert not analytical.fits  # the premise
     vela = recorded_vela_report()
     assert vela.fits
 
-    result = predict(big, board, vela=vela)
+    result = predict(big, board, compiled=vela)
 
     assert result.status != "does_not_fit"
     assert result.details["mode"] == "compiled"
     assert result.latency_us["inference"] > 0
-    assert result.fit == vela.fit
+    assert result.fit == memory_fit(vela)
     assert result.details["analytical_fit"]["fits"] is False
     assert result.details["analytical_fit"]["verdict"] == analytical.verdict
 
 
 def test_analytical_mode_keeps_the_analytical_verdict() -> None:
     board = get_target("hx-we2")
-    sram_bytes = int(board.memory(board.vela.arena_memory).size_bytes.value)
+    sram_bytes = int(board.memory(board.npu.arena_memory).size_bytes.value)
     big = analysis(arena_bytes=sram_bytes + 1024 * 1024)
     result = predict(big, board)
     assert result.status == "does_not_fit"
@@ -150,21 +147,19 @@ def test_compiled_ops_and_placement_are_vela_figures_and_their_gap_is_explained(
     assert vela.ops == {"npu": 32, "cpu": 0}
     assert sum(1 for p in vela.layers if p.placement == "npu") == 35
 
-    result = predict(analysis(arena_bytes=4096), board, vela=vela)
+    result = predict(analysis(arena_bytes=4096), board, compiled=vela)
 
     assert result.ops == vela.ops  # what the compiled result reports too (pipeline)
-    assert result.placement == vela.layers
-    (note,) = [n for n in result.details["notes"] if "per-layer CSV" in n]
+    assert [(p.name, p.placement, p.cycles) for p in result.placement] == [
+        (p.name, p.placement, p.cycles) for p in vela.layers
+    ]
+    (note,) = [n for n in result.details["notes"] if "per-layer rows" in n]
     assert "35 NPU and 0 CPU rows" in note and "32 NPU and 0 CPU operators" in note
     assert "3 NPU rows repeat the name" in note
 
 
 @pytest.mark.parametrize("board_name", ["max78000", "qemu-cortex-m4"])
-def test_a_vela_report_for_another_family_is_ignored(board_name: str) -> None:
+def test_a_report_for_another_board_is_refused(board_name: str) -> None:
     board = get_target(board_name)
-    small = analysis(arena_bytes=4096)
-    vela = overflowing(recorded_vela_report(), "sram", 10**9)
-    result = predict(small, board, vela=vela)
-    assert result.message == "" or "Vela" not in result.message
-    assert "analytical_fit" not in result.details
-    assert any("ignored" in note for note in result.details["notes"])
+    with pytest.raises(PredictError, match="compiled for hx-we2"):
+        predict(analysis(arena_bytes=4096), board, compiled=recorded_vela_report())

@@ -138,7 +138,9 @@ def test_expansion_drops_compile_cells_without_a_compiler(folder: Path) -> None:
     assert len(kinds) == 2 * 2 * 2 + 2
     assert ("compile", "max78000") not in {(k, t) for k, t, _, _ in kinds}
     assert all(o is None for k, t, o, _ in kinds if t == "max78000")
-    assert matrix.not_applicable == ["compile mlp on max78000: no ai8x-synthesis compiler here"]
+    assert matrix.not_applicable == [
+        "compile mlp on max78000: ai8x-synthesis is not installed here (`npubench toolchains list`)"
+    ]
     assert len(matrix.prepares) == 1
     assert len({c.key for c in matrix.cells}) == len(matrix.cells)
 

@@ -13,22 +13,22 @@ from pathlib import Path
 
 import pytest
 
-from npubench.compilers.vela import memory_fit
-from npubench.compilers.vela_config import (
+from npubench.errors import CompilerError
+from npubench.targets.catalogue import get_target
+from npubench.targets.schema import Board
+from npubench.toolchains.vela import memory_regions
+from npubench.toolchains.vela.config import (
     AXI_PORT_BYTES,
     board_system,
     system_config_ini,
     system_config_name,
 )
-from npubench.compilers.vela_parse import (
+from npubench.toolchains.vela.parse import (
     count_ops,
     parse_console,
     parse_per_layer_csv,
     parse_summary_csv,
 )
-from npubench.errors import CompilerError
-from npubench.targets.catalogue import get_target
-from npubench.targets.schema import Board
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "vela"
 
@@ -118,7 +118,7 @@ def test_a_clock_above_the_npu_maximum_is_refused() -> None:
 
 def test_a_board_without_an_ethos_u_npu_is_refused() -> None:
     data = get_target("hx-we2").model_dump()
-    data.update(npu=None, vela=None, name="plain-m55")
+    data.update(npu=None, toolchains={}, name="plain-m55")
     plain = Board.model_validate(data)
     with pytest.raises(CompilerError, match="not an Ethos-U target") as info:
         system_config_ini(plain)
@@ -204,6 +204,10 @@ def test_per_layer_parser_keeps_velas_reason_for_cpu_ops() -> None:
     assert console.cpu_ops == len(cpu)
 
 
+def memory_fit(board: Board, summary: object, image_bytes: int) -> dict[str, object]:
+    return {m.board_memory: m for m in memory_regions(board, summary, image_bytes)}  # type: ignore[arg-type]
+
+
 def test_memory_fit_names_used_against_capacity() -> None:
     board = get_target("hx-we2")
     summary = parse_summary_csv((DATA / "tiny_hx-we2_performance_summary.csv").read_text())
@@ -233,5 +237,5 @@ def _with_sram_size(board: Board, size: int) -> Board:
 def test_layer_placement_fields_are_the_schema_fields() -> None:
     layers = parse_per_layer_csv((DATA / "cpuop_hx-we2_performance_per-layer.csv").read_text())
     names = {f.name for f in dataclasses.fields(layers[0])}
-    assert names == {"index", "name", "op", "placement", "reason", "cycles", "macs"}
+    assert names == {"index", "name", "op", "placement", "reason", "cycles", "macs", "extra"}
     assert [layer.index for layer in layers] == list(range(len(layers)))

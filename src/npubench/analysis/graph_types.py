@@ -45,6 +45,7 @@ class GraphAnalysis:
     tflm_arena_bytes: int | None = None
     bit_exact: bool | None = None  # TFLM == LiteRT BUILTIN_REF on random inputs
     notes: list[str] = field(default_factory=list)
+    source: str = "int8-tflite"  # or "onnx-analytical": sizes implied from the float graph
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

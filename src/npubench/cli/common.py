@@ -64,3 +64,27 @@ def parse_shape(text: str | None) -> tuple[int, ...] | None:
             "write it like 1,3,32,32 (batch first)",
         )
     return shape
+
+
+def parse_toolchain_options(items: list[str] | None) -> dict[str, dict[str, object]]:
+    """``["rknn.optimization_level=1", ...]`` -> ``{"rknn": {"optimization_level": 1}}``.
+
+    Values are read as JSON where they parse (numbers, true/false, lists), else kept as text.
+    """
+    import json
+
+    out: dict[str, dict[str, object]] = {}
+    for item in items or []:
+        name, dot, rest = item.partition(".")
+        key, eq, raw = rest.partition("=")
+        if not (dot and eq and name and key):
+            raise UsageError(
+                f"--toolchain-option {item!r} is not NAME.KEY=VALUE",
+                "write it like rknn.optimization_level=1 (see `npubench toolchains list`)",
+            )
+        try:
+            value: object = json.loads(raw)
+        except ValueError:
+            value = raw
+        out.setdefault(name, {})[key] = value
+    return out

@@ -37,6 +37,11 @@ targets_app = typer.Typer(
     help="The target catalogue (boards described as data).", invoke_without_command=True
 )
 app.add_typer(targets_app, name="targets")
+toolchains_app = typer.Typer(
+    help="Vendor toolchains: which are installed, their versions, their environments.",
+    no_args_is_help=True,
+)
+app.add_typer(toolchains_app, name="toolchains")
 
 
 def _add_subapps() -> None:
@@ -105,6 +110,30 @@ CkptOpt = Annotated[
     Path | None,
     typer.Option(
         "--checkpoint", help="PyTorch state_dict, loaded with torch.load(weights_only=True)."
+    ),
+]
+ToolchainOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--toolchain",
+        help="Use this toolchain of the target (see `npubench toolchains list`); default: the "
+        "board's own, if installed.",
+    ),
+]
+ToolchainOptionOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--toolchain-option",
+        help="A toolchain's own option, NAME.KEY=VALUE (e.g. rknn.optimization_level=1). "
+        "Repeatable.",
+    ),
+]
+FrontendOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--frontend",
+        help="Use the target's toolchain of this front end: tflite (npubench's int8 TFLite), "
+        "executorch (PyTorch -> PT2E int8), onnx.",
     ),
 ]
 TflmOpt = Annotated[
@@ -195,6 +224,35 @@ def _results_status(results: list[Any]) -> int:
     return ExitStatus.OK
 
 
+@toolchains_app.command("list")
+def toolchains_list(json_out: JsonOpt = False) -> None:
+    """Every toolchain plug-in: version, whether it is available here, its targets."""
+    from npubench.cli.toolchains import list_command
+
+    raise typer.Exit(list_command(json_out))
+
+
+@toolchains_app.command("install")
+def toolchains_install(
+    names: Annotated[list[str], typer.Argument(help="Toolchain or environment names, or all.")],
+) -> None:
+    """Create (or repair) the virtual environment of a toolchain, from PyPI."""
+    from npubench.cli.toolchains import install_command
+
+    raise typer.Exit(install_command(names))
+
+
+@toolchains_app.command("doctor")
+def toolchains_doctor(
+    names: Annotated[list[str] | None, typer.Argument(help="Environments (default: all).")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Check every managed environment for real; exit 3 with the repair command if broken."""
+    from npubench.cli.toolchains import doctor_command
+
+    raise typer.Exit(doctor_command(names or [], json_out))
+
+
 def _options(
     optimise: str,
     clock_mhz: float | None,
@@ -202,47 +260,98 @@ def _options(
     input_shape: str | None,
     checkpoint: Path | None,
     tflm: bool,
-) -> dict:
+    toolchain: str | None = None,
+    frontend: str | None = None,
+    toolchain_option: list[str] | None = None,
+) -> dict[str, Any]:
+    from npubench.cli.common import parse_toolchain_options
+
     return {
+        "toolchain_options_given": parse_toolchain_options(toolchain_option),
         "optimise": optimise,
         "clock_mhz": clock_mhz,
         "calibration": calibration,
         "input_shape": parse_shape(input_shape),
         "checkpoint": checkpoint,
         "tflm_checks": tflm,
+        "toolchain": toolchain,
+        "frontend": frontend,
     }
 
 
 @app.command("compile")
 def compile_cmd(
     model: Annotated[str, typer.Option("--model", "-m", help="The model (see `bench --help`).")],
-    target: Annotated[str, typer.Option("--target", "-t", help="One target name.")],
+    target: Annotated[
+        list[str],
+        typer.Option(
+            "--target",
+            "-t",
+            help="Target name, 'ethos-u' or 'all' (every installed toolchain of every target, "
+            "side by side with the analytical prediction). Repeatable.",
+        ),
+    ],
     optimise: Annotated[str, typer.Option("--optimise")] = "Performance",
     clock_mhz: ClockOpt = None,
     calibration: CalibOpt = None,
     input_shape: ShapeOpt = None,
     checkpoint: CkptOpt = None,
+    toolchain: ToolchainOpt = None,
+    frontend: FrontendOpt = None,
+    toolchain_option: ToolchainOptionOpt = None,
     tflm: TflmOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Quantize a model and compile it for one target with the real toolchain (not stored)."""
+    """Quantize a model and compile it with the targets' real toolchains (not stored).
+
+    One target: its toolchain (or --toolchain/--frontend). Several, or `all`: every installed
+    toolchain of each, beside the predictor's analytical figure for the same target, and a list
+    of the toolchains not installed here with the command that installs each.
+    """
     from npubench.api import compile as api_compile
+    from npubench.api import compile_matrix
     from npubench.report import comparison_table
 
-    with progress_display() as progress:
-        result = api_compile(
-            model,
-            target,
-            progress=progress,
-            **_options(optimise, clock_mhz, calibration, input_shape, checkpoint, tflm),
-        )
+    opts = _options(
+        optimise,
+        clock_mhz,
+        calibration,
+        input_shape,
+        checkpoint,
+        tflm,
+        toolchain,
+        frontend,
+        toolchain_option,
+    )
+    single = len(target) == 1 and target[0] not in ("all", "ethos-u")
+    with progress_display(not json_out) as progress:
+        if single:
+            results = [api_compile(model, target[0], progress=progress, **opts)]
+            missing: list[dict[str, str]] = []
+        else:
+            results, missing = compile_matrix(model, target, progress=progress, **opts)
     if json_out:
-        print_json(result.to_json())
-        return
-    console.print(comparison_table([result], title=f"{result.model} compiled for {target}"))
-    artifacts = result.provenance.get("artifacts", {})
-    for name, path in artifacts.items():
-        console.print(styled((f"{name}:", "dim"), f" {path}"))
+        payload: Any = (
+            results[0].to_json()
+            if single
+            else {
+                "results": [r.to_json() for r in results],
+                "not_installed": missing,
+            }
+        )
+        print_json(payload)
+    else:
+        title = f"{results[0].model} compiled" if results else "compile"
+        console.print(comparison_table(results, title=title))
+        for row in missing:
+            console.print(
+                f"{row['target']}: {row['toolchain']} not installed here: {row['install']}"
+            )
+        if single:
+            artifacts = results[0].provenance.get("artifacts", {})
+            if artifacts.get("dir"):
+                console.print(styled(("artifacts:", "dim"), f" {artifacts['dir']}"))
+    raise typer.Exit(_results_status(results))
 
 
 @app.command()
@@ -254,6 +363,9 @@ def bench(
     calibration: CalibOpt = None,
     input_shape: ShapeOpt = None,
     checkpoint: CkptOpt = None,
+    toolchain: ToolchainOpt = None,
+    frontend: FrontendOpt = None,
+    toolchain_option: ToolchainOptionOpt = None,
     tflm: TflmOpt = True,
     db: DbOpt = None,
     report: Annotated[
@@ -275,7 +387,17 @@ def bench(
             db=db,
             progress=progress,
             optimise_modes=optimise,
-            **_options(optimise[0], clock_mhz, calibration, input_shape, checkpoint, tflm),
+            **_options(
+                optimise[0],
+                clock_mhz,
+                calibration,
+                input_shape,
+                checkpoint,
+                tflm,
+                toolchain,
+                frontend,
+                toolchain_option,
+            ),
         )
     if json_out:
         print_json([r.to_json() for r in results])
@@ -302,6 +424,9 @@ def predict(
         bool,
         typer.Option(help="Run no compiler at all (Ethos-U inference from the analytical model)."),
     ] = False,
+    toolchain: ToolchainOpt = None,
+    frontend: FrontendOpt = None,
+    toolchain_option: ToolchainOptionOpt = None,
     tflm: TflmOpt = False,
     db: DbOpt = None,
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not store the results.")] = False,
@@ -319,7 +444,17 @@ def predict(
             analytical=analytical,
             store=not no_store,
             progress=progress,
-            **_options(optimise, clock_mhz, calibration, input_shape, checkpoint, tflm),
+            **_options(
+                optimise,
+                clock_mhz,
+                calibration,
+                input_shape,
+                checkpoint,
+                tflm,
+                toolchain,
+                frontend,
+                toolchain_option,
+            ),
         )
     if json_out:
         print_json([r.to_json() for r in results])
@@ -330,24 +465,43 @@ def predict(
 
 @app.command()
 def calibrate(
-    board: Annotated[str, typer.Option(help="Board whose measurements to fit.")] = "hx-we2",
-    pipeline: Annotated[
-        bool,
+    out: Annotated[
+        Path | None,
         typer.Option(
-            help="Re-derive Vela cycles by running the model pipeline (else the stored counts)."
+            help="Write the fitted parameter files here (default: params/ in the user data "
+            "folder, or $NPUBENCH_DATA_DIR; never the installed package)."
         ),
-    ] = False,
-    dry_run: Annotated[bool, typer.Option(help="Print only; write no parameters.")] = False,
+    ] = None,
+    board: Annotated[
+        list[str] | None, typer.Option("--board", help="Only this board's data. Repeatable.")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Fit and print; write nothing.")] = False,
 ) -> None:
-    """Refit the prediction models to the reference measurements; print predicted vs measured."""
-    from npubench.predict.calibrate import main as calibrate_main
+    """Fit the prediction models to the reference measurements, with cross-validated errors."""
+    from npubench.cli.calibrate import calibrate_command
 
-    argv = (
-        ["--board", board]
-        + (["--pipeline"] if pipeline else [])
-        + (["--dry-run"] if dry_run else [])
-    )
-    raise typer.Exit(calibrate_main(argv, echo=console.print))
+    raise typer.Exit(calibrate_command(out, dry_run, board))
+
+
+@app.command()
+def validate(
+    board: Annotated[
+        list[str] | None, typer.Option("--board", help="Only this board's data. Repeatable.")
+    ] = None,
+    max_median: Annotated[
+        float | None,
+        typer.Option(help="Exit 1 if a board's cross-validated median ratio error exceeds this."),
+    ] = None,
+    max_worst: Annotated[
+        float | None,
+        typer.Option(help="Exit 1 if a board's cross-validated worst ratio error exceeds this."),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Predict every reference measurement: predicted vs measured, in and out of sample."""
+    from npubench.cli.calibrate import validate_command
+
+    raise typer.Exit(validate_command(json_out, board, max_median, max_worst))
 
 
 @app.command()

@@ -26,9 +26,9 @@ def measure_command(
     store: bool,
     json_out: bool,
 ) -> None:
-    from npubench.measure.measure import measure as run_measure
-    from npubench.measure.measure import render_measurement
+    from npubench.measure.render import render_measurement
     from npubench.pipeline import BenchOptions
+    from npubench.pipeline.measure import measure as run_measure
 
     with progress_display(not json_out) as progress:
         outcome = run_measure(

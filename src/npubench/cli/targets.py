@@ -7,7 +7,9 @@ from typing import Any
 from rich.table import Table
 
 from npubench.cli.common import console, print_json
+from npubench.console import styled
 from npubench.targets import Board, all_targets, get_target
+from npubench.targets.catalogue import board_origin
 
 
 def _summary(b: Board) -> dict[str, Any]:
@@ -51,13 +53,20 @@ def print_targets(json_out: bool) -> None:
 
 def print_target(name: str, json_out: bool) -> None:
     board = get_target(name)
+    origin = board_origin(name)
     if json_out:
-        print_json(board.model_dump())
+        print_json({**board.model_dump(), "board_file": origin.to_json()})
         return
     console.print(
-        f"[bold]{board.display_name}[/bold] ({board.name}, {board.vendor}, "
-        f"{board.kind}; toolchain {board.toolchain})"
+        styled(
+            (board.display_name, "bold"),
+            f" ({board.name}, {board.vendor}, {board.kind}; toolchains "
+            f"{', '.join(board.toolchain_names())})",
+        )
     )
+    console.print(f"board file: {origin.path} (sha256 {origin.sha256[:16]})")
+    if origin.shadows:
+        console.print(f"replaces the built-in board file {origin.shadows}")
     if board.description:
         console.print(board.description)
     table = Table(title="figures")
@@ -67,8 +76,11 @@ def print_target(name: str, json_out: bool) -> None:
         table.add_row(path, f"{fig.value:g}", fig.source, fig.note)
     console.print(table)
     sources = Table(title="sources")
-    for column in ("key", "kind", "title", "url"):
+    for column in ("key", "kind", "title", "where in it", "URL or revision"):
         sources.add_column(column, overflow="fold")
     for key, src in board.sources.items():
-        sources.add_row(key, src.kind, src.title, src.url)
+        pinned = src.url + (f" (rev. {src.revision})" if src.revision else "")
+        if src.url and not src.pinned:
+            pinned += " (moving branch: not pinned)"
+        sources.add_row(key, src.kind, src.title, src.locator or "–", pinned or "–")
     console.print(sources)

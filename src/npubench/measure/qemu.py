@@ -6,11 +6,15 @@ content. ``QemuBoard`` starts ``qemu-system-arm`` with the board's UART0 on a pt
 ``HostHarness`` runs the harness as a POSIX process on a pty (no emulator at all); both give
 a ``port`` that the host runner opens exactly like a real board's serial port.
 
+The emulated boards are the board files with an ``[emulator]`` table (QEMU machine, harness
+Makefile target, timer clock); the QEMU ``-cpu`` follows from the board's ``cpu.core``.
+
 QEMU timings are not cycle-accurate: the firmware times stages with SysTick, which QEMU
 drives from host time, and reports ``cycle_accurate=0``. Use them to test the measurement
 chain and compare relative costs, never as a board's latency.
 
-May import: ``npubench.errors``, ``npubench.cache``, the standard library.
+May import: the foundation modules (``errors``, ``cache``, ``processes``), ``targets``, the
+standard library.
 """
 
 from __future__ import annotations
@@ -22,10 +26,14 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from npubench import processes
 from npubench.cache import cache_key, cached_dir, file_sha256
 from npubench.errors import MeasurementError
+
+if TYPE_CHECKING:
+    from npubench.targets import Board
 
 HARNESS_DIR = Path(__file__).with_name("harness")
 APT_PACKAGES = ("gcc-arm-none-eabi", "libnewlib-arm-none-eabi", "qemu-system-arm")
@@ -38,7 +46,7 @@ class EmulatorError(MeasurementError):
 
 @dataclass(frozen=True)
 class EmulatedBoard:
-    """One QEMU machine the harness has a port for."""
+    """One QEMU machine the harness has a port for: a board file's ``[emulator]`` table."""
 
     name: str
     machine: str
@@ -46,16 +54,40 @@ class EmulatedBoard:
     make_target: str
     clock_hz: int
 
+    @classmethod
+    def of(cls, board: Board) -> EmulatedBoard:
+        assert board.emulator is not None
+        return cls(
+            name=board.name,
+            machine=board.emulator.qemu_machine,
+            cpu=qemu_cpu(board.cpu.core),
+            make_target=board.emulator.make_target,
+            clock_hz=board.emulator.clock_hz,
+        )
 
-EMULATED_BOARDS: dict[str, EmulatedBoard] = {
-    b.name: b
-    for b in (
-        EmulatedBoard("qemu-cortex-m4", "mps2-an386", "cortex-m4", "qemu-cortex-m4", 25_000_000),
-        EmulatedBoard("qemu-cortex-m7", "mps2-an500", "cortex-m7", "qemu-cortex-m7", 25_000_000),
-        EmulatedBoard("qemu-cortex-m33", "mps2-an505", "cortex-m33", "qemu-cortex-m33", 20_000_000),
-        EmulatedBoard("qemu-cortex-m55", "mps3-an547", "cortex-m55", "qemu-cortex-m55", 32_000_000),
-    )
-}
+
+def qemu_cpu(core: str) -> str:
+    """QEMU's ``-cpu`` for a board's core: ``cortex-m4f`` (with its FPU) is ``cortex-m4``."""
+    return re.sub(r"^(cortex-m\d+)f$", r"\1", core)
+
+
+def emulated_boards() -> dict[str, EmulatedBoard]:
+    """The boards with an ``[emulator]`` table in their board file, by name."""
+    from npubench.targets import all_targets
+
+    return {
+        name: EmulatedBoard.of(board)
+        for name, board in sorted(all_targets().items())
+        if board.emulator is not None
+    }
+
+
+def is_emulated(name: str) -> bool:
+    """Whether ``name`` is a board ``npubench measure`` runs in QEMU (it has ``[emulator]``)."""
+    from npubench.targets import all_targets
+
+    board = all_targets().get(name)
+    return board is not None and board.emulator is not None
 
 
 def missing_tools(board: str = "qemu-cortex-m4") -> list[str]:
@@ -73,18 +105,20 @@ def _require_tools(board: str) -> None:
         )
 
 
-def _board(name: str) -> EmulatedBoard:
+def emulated_board(name: str) -> EmulatedBoard:
+    """The emulated board ``name``; an unknown name gets the closest emulated boards."""
+    boards = emulated_boards()
     try:
-        return EMULATED_BOARDS[name]
+        return boards[name]
     except KeyError:
         from npubench.errors import closest_names
 
-        close = closest_names(name, list(EMULATED_BOARDS))
+        close = closest_names(name, list(boards))
         raise EmulatorError(
-            f"no emulated board named {name!r}",
+            f"no emulated board named {name!r} (a board file with an [emulator] table)",
             hint=f"did you mean {', '.join(close)}?"
             if close
-            else f"choose one of {', '.join(EMULATED_BOARDS)}",
+            else f"choose one of {', '.join(boards)}",
         ) from None
 
 
@@ -182,12 +216,12 @@ def _make(target: str, out_dir: Path, model: ModelPort) -> None:
 def build_firmware(board: str, model: ModelPort | None = None) -> Path:
     """Builds (or takes from the cache) the harness for ``board``; returns the binary's path.
 
-    ``board`` is a key of EMULATED_BOARDS or ``"host"`` (the POSIX-process harness);
-    ``model`` is the model port (default: the built-in dense workload).
+    ``board`` is an emulated board (``emulated_boards()``) or ``"host"`` (the POSIX-process
+    harness); ``model`` is the model port (default: the built-in dense workload).
     """
     _require_tools(board)
     model = model or ModelPort()
-    target = "host" if board == "host" else _board(board).make_target
+    target = "host" if board == "host" else emulated_board(board).make_target
     binary = "npb_fw_host" if board == "host" else "npb_fw.elf"
 
     def build(tmp: Path) -> None:
@@ -262,7 +296,7 @@ class QemuBoard(_PtyProcess):
 
     def __init__(self, board: str, elf: Path) -> None:
         _require_tools(board)
-        b = _board(board)
+        b = emulated_board(board)
         cmd = [
             "qemu-system-arm",
             "-M",

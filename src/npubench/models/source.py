@@ -4,6 +4,9 @@ May import ``npubench.errors``, ``npubench.cache`` and ``npubench.models.zoo``; 
 ai-edge-litert are imported only when a spec needs them. Specs:
 
 - ``zoo:<name>``                   a model of the built-in zoo
+- ``zoo:<family>:k=v,...``         a parametric zoo model, e.g. ``zoo:mobilenet_v2:alpha=0.35,
+                                   res=128,classes=1000`` (omitted keys take their defaults);
+                                   its name is the canonical spec, every key in order
 - ``path/to/model.onnx``           an ONNX model (one input, one output)
 - ``path/to/model.tflite``         a float or an already int8 TFLite model (detected)
 - ``path/to/file.py:ClassName``    a PyTorch ``nn.Module`` built with no arguments; needs
@@ -114,20 +117,22 @@ def resolve_source(
 
 def _resolve_zoo(name: str, checkpoint: Path | None) -> ModelSource:
     try:
-        from npubench.models.zoo import ZOO
+        from npubench.models.zoo import FAMILIES, ZOO, get_entry
     except ImportError as exc:  # the zoo is a separate module; say so rather than crash
         raise ModelError(
             f"the model zoo cannot be imported: {exc}", hint="reinstall npubench"
         ) from exc
-    if name not in ZOO:
-        close = closest_names(name, sorted(ZOO))
+    if name not in ZOO and name.partition(":")[0] not in FAMILIES:
+        known = sorted([*ZOO, *FAMILIES])
+        close = closest_names(name, known)
         raise ModelError(
             f"no zoo model named {name!r}",
             hint=f"did you mean {', '.join(close)}?"
             if close
-            else f"zoo models: {', '.join(sorted(ZOO))}",
+            else f"zoo models: {', '.join(known)}",
         )
-    entry = ZOO[name]
+    entry = get_entry(name)  # a family's entry is named by its canonical spec
+    name = entry.name
     if checkpoint is not None:
         _require_file(checkpoint, "checkpoint")
     seed = 0

@@ -1,12 +1,20 @@
-"""Cost of running a layer (or host work) on an MCU CPU, from a per-(core, op class) table.
+"""Cost of running a layer (or host work) on an MCU CPU, on one of two named kernel bases.
+
+- ``deployed`` (the default): the kernels deployed firmware runs (CMSIS-NN, X-CUBE-AI, ESP-NN
+  class). Cycles = the cost table's figure for (core, op class) x work x a factor per op class
+  (shared across cores) x a factor per core, + a per-operator runtime overhead. The factors and
+  the overhead are fitted (``npubench calibrate``) on published measurements of CPU boards
+  (``cpu_deployed.toml``); a core with no measurement keeps factor 1 and the wider interval of
+  leave-one-board-out cross-validation.
+- ``npubench-c``: npubench's own generated plain-C kernels, from retired instructions counted
+  on emulated cores x the core's CPI (``cpu_counts``), where counts exist.
 
 The table is data: ``predict/params/cpu_cost.toml`` (cycles per MAC for convolutions and fully
 connected layers, cycles per element for the rest, cycles per byte for host copies), every entry
-with a source. It is read once per process. Unknown cores fall back to the ``generic`` (scalar)
-row and say so; a later issue replaces the figures with instruction counts measured on emulated
-cores without changing this interface.
+with a source. Unknown cores fall back to the ``generic`` (scalar) row and say so.
 
-May import ``npubench.errors``, ``npubench.analysis.graph_types`` and ``predict.uncertainty``.
+May import ``npubench.errors``, ``npubench.data``, ``npubench.analysis`` (layer keys),
+``npubench.targets`` (CPI) and ``predict.uncertainty`` / ``predict.cpu_counts``.
 """
 
 from __future__ import annotations
@@ -17,45 +25,12 @@ from functools import cache
 from typing import Any
 
 from npubench.analysis.graph_types import LayerInfo
+from npubench.analysis.layer_keys import FREE_OPS, PER_MAC_CLASSES, op_class
 from npubench.data import read_packaged_toml
 from npubench.errors import NpubenchError
 from npubench.predict.uncertainty import Spread
 
 GENERIC_CORE = "generic"
-
-# TFLite op -> op class of the table. Ops not listed are costed as "elementwise" per output element.
-OP_CLASS: dict[str, str] = {
-    "CONV_2D": "conv",
-    "CONV_3D": "conv",
-    "TRANSPOSE_CONV": "conv",
-    "DEPTHWISE_CONV_2D": "depthwise",
-    "FULLY_CONNECTED": "fully_connected",
-    "BATCH_MATMUL": "fully_connected",
-    "MAX_POOL_2D": "pool",
-    "AVERAGE_POOL_2D": "pool",
-    "MEAN": "pool",
-    "SUM": "pool",
-    "REDUCE_MAX": "pool",
-    "SOFTMAX": "softmax",
-    "LOGISTIC": "sigmoid",
-    "TANH": "sigmoid",
-    "CONCATENATION": "copy",
-    "PAD": "copy",
-    "PADV2": "copy",
-    "TRANSPOSE": "copy",
-    "STRIDED_SLICE": "copy",
-    "SLICE": "copy",
-    "SPLIT": "copy",
-    "SPLIT_V": "copy",
-    "GATHER": "copy",
-    "RESIZE_NEAREST_NEIGHBOR": "copy",
-    "RESIZE_BILINEAR": "elementwise",
-    "PACK": "copy",
-    "UNPACK": "copy",
-}
-# Ops TFLM runs in place (no data moves): only the dispatch overhead is paid.
-FREE_OPS = frozenset({"RESHAPE", "SQUEEZE", "EXPAND_DIMS"})
-PER_MAC_CLASSES = frozenset({"conv", "depthwise", "fully_connected", "pool"})
 
 
 class CpuCostError(NpubenchError):
@@ -105,14 +80,14 @@ def _parse(data: dict[str, Any]) -> CpuCostTable:
     rows: dict[str, dict[str, CostEntry]] = {}
     for core, table in data.get("cores", {}).items():
         row: dict[str, CostEntry] = {}
-        for op_class, fig in table.items():
+        for class_name, fig in table.items():
             src = fig.get("source")
             if src not in sources:
                 raise CpuCostError(
-                    f"cpu_cost.toml: [cores.{core}].{op_class} cites undeclared source {src!r}",
+                    f"cpu_cost.toml: [cores.{core}].{class_name} cites undeclared source {src!r}",
                     "declare it under [sources]",
                 )
-            row[op_class] = CostEntry(
+            row[class_name] = CostEntry(
                 float(fig["value"]), src, sources[src].get("kind", ""), fig.get("note", "")
             )
         rows[core] = row
@@ -134,10 +109,6 @@ def load_cpu_cost() -> CpuCostTable:
     )
 
 
-def op_class(op: str) -> str:
-    return OP_CLASS.get(op, "elementwise")
-
-
 @dataclass(frozen=True)
 class CpuLayerCost:
     cycles: float
@@ -147,17 +118,103 @@ class CpuLayerCost:
     basis: str = "cost table"
 
 
-MEASURED_BASIS = "instructions counted on an emulated core (npubench C kernels) x CPI"
+CPU_KERNEL_BASES = ("deployed", "npubench-c")
+MEASURED_BASIS = "npubench-c: instructions counted on an emulated core (npubench C kernels) x CPI"
+TABLE_BASIS = "npubench-c: no count for this layer, the cost table's assumption"
 
 
-def layer_cycles(layer: LayerInfo, core: str, table: CpuCostTable | None = None) -> CpuLayerCost:
-    """Cycles for one layer run by the CPU, and their interval.
+@dataclass(frozen=True)
+class DeployedKernels:
+    """The fitted factors of the ``deployed`` basis (see the module docstring)."""
 
-    With the built-in table, a layer whose (core, op, shape) -- or op class -- has retired
-    instructions measured on an emulated core (``cpu_counts``: npubench's generated C) is
-    costed from that count x the core's CPI; the hand-set table serves the rest (and cores with
-    no counts: RISC-V, Xtensa). An explicit ``table`` always uses the table.
+    class_factors: dict[str, float]
+    core_factors: dict[str, float]  # normalised core name -> factor, for cores with data
+    op_overhead_cycles: float | None  # None: the cost table's per-core layer_overhead
+    spread: Spread  # on a core the fit saw
+    extrapolated_spread: Spread  # on a core it did not see
+    basis: str  # what the basis is and what it was calibrated on
+
+    def core_factor(self, core: str) -> tuple[float, bool]:
+        from npubench.targets.cpi import normalise_core
+
+        name = normalise_core(core)
+        if name in self.core_factors:
+            return self.core_factors[name], True
+        return 1.0, False
+
+
+def layer_work(layer: LayerInfo) -> tuple[str, float]:
+    """(op class, work in the unit of its cost-table figure) of one layer."""
+    cls = op_class(layer.op)
+    if cls in PER_MAC_CLASSES and layer.macs > 0:
+        return cls, float(layer.macs)
+    if cls in PER_MAC_CLASSES:
+        # A pooling layer the analyser gave no MACs: one window element per input element.
+        window = sum(math.prod(s) for s in layer.input_shapes) or math.prod(layer.output_shape)
+        return cls, float(window)
+    return cls, float(math.prod(layer.output_shape))
+
+
+def _table_cycles(
+    layer: LayerInfo, core: str, table: CpuCostTable
+) -> tuple[float, float, float, str]:
+    overhead = table.entry(core, "layer_overhead")
+    if layer.op in FREE_OPS:
+        lo, hi = table.spread(overhead).bounds(overhead.value)
+        return overhead.value, lo, hi, "free"
+    cls, work = layer_work(layer)
+    entry = table.entry(core, cls)
+    kernel = entry.value * work
+    klo, khi = table.spread(entry).bounds(kernel)
+    olo, ohi = table.spread(overhead).bounds(overhead.value)
+    return kernel + overhead.value, klo + olo, khi + ohi, cls
+
+
+def deployed_cycles(
+    layer: LayerInfo, core: str, kernels: DeployedKernels, table: CpuCostTable | None = None
+) -> CpuLayerCost:
+    """Cycles of one layer on the ``deployed`` basis, and their interval."""
+    table = table or load_cpu_cost()
+    factor, seen = kernels.core_factor(core)
+    overhead = (
+        kernels.op_overhead_cycles
+        if kernels.op_overhead_cycles is not None
+        else table.entry(core, "layer_overhead").value
+    )
+    if layer.op in FREE_OPS:
+        cycles, cls = overhead, "free"
+    else:
+        cls, work = layer_work(layer)
+        cycles = (
+            table.entry(core, cls).value * work * kernels.class_factors.get(cls, 1.0) * factor
+            + overhead
+        )
+    spread = kernels.spread if seen else kernels.extrapolated_spread
+    lo, hi = spread.bounds(cycles)
+    return CpuLayerCost(cycles, lo, hi, cls, kernels.basis)
+
+
+def layer_cycles(
+    layer: LayerInfo,
+    core: str,
+    table: CpuCostTable | None = None,
+    basis: str = "npubench-c",
+    kernels: DeployedKernels | None = None,
+) -> CpuLayerCost:
+    """Cycles for one layer run by the CPU, and their interval, on the named basis.
+
+    ``npubench-c``: a layer whose (core, op, shape) -- or op class -- has retired instructions
+    measured on an emulated core (``cpu_counts``: npubench's generated C) is costed from that
+    count x the core's CPI; the cost table serves the rest. ``deployed``: see
+    ``deployed_cycles`` (``kernels`` from ``load_deployed_kernels``). An explicit ``table``
+    with the ``npubench-c`` basis always uses the table.
     """
+    if basis == "deployed":
+        return deployed_cycles(layer, core, kernels or load_deployed_kernels(), table)
+    if basis != "npubench-c":
+        raise CpuCostError(
+            f"unknown CPU kernel basis {basis!r}", f"use one of {', '.join(CPU_KERNEL_BASES)}"
+        )
     from npubench.predict import cpu_counts
 
     if table is None and layer.op not in FREE_OPS:
@@ -165,25 +222,64 @@ def layer_cycles(layer: LayerInfo, core: str, table: CpuCostTable | None = None)
         if measured is not None:
             low, high = cpu_counts.cycles_bounds(core, measured)
             return CpuLayerCost(measured, low, high, op_class(layer.op), MEASURED_BASIS)
-    table = table or load_cpu_cost()
-    overhead = table.entry(core, "layer_overhead")
-    if layer.op in FREE_OPS:
-        cycles = overhead.value
-        lo, hi = table.spread(overhead).bounds(cycles)
-        return CpuLayerCost(cycles, lo, hi, "free")
-    cls = op_class(layer.op)
-    entry = table.entry(core, cls)
-    if cls in PER_MAC_CLASSES and layer.macs > 0:
-        work = float(layer.macs)
-    elif cls in PER_MAC_CLASSES:
-        # A pooling layer the analyser gave no MACs: one window element per input element.
-        work = float(sum(math.prod(s) for s in layer.input_shapes) or math.prod(layer.output_shape))
-    else:
-        work = float(math.prod(layer.output_shape))
-    kernel = entry.value * work
-    klo, khi = table.spread(entry).bounds(kernel)
-    olo, ohi = table.spread(overhead).bounds(overhead.value)
-    return CpuLayerCost(kernel + overhead.value, klo + olo, khi + ohi, cls)
+    cycles, lo, hi, cls = _table_cycles(layer, core, table or load_cpu_cost())
+    return CpuLayerCost(cycles, lo, hi, cls, TABLE_BASIS if table is None else "cost table")
+
+
+DEPLOYED_FILE = "cpu_deployed"
+
+
+def parse_deployed(data: dict[str, Any] | None) -> DeployedKernels:
+    """The deployed-kernel factors from a params file's content (None: all factors 1)."""
+    data = data or {}
+    params = data.get("params", {})
+    unc = data.get("uncertainty", {})
+    meta = data.get("meta", {})
+
+    def value(key: str, default: float | None) -> float | None:
+        entry = params.get(key)
+        return float(entry["value"]) if isinstance(entry, dict) else default
+
+    classes = {
+        cls: float(value(f"class_factor_{cls}", 1.0) or 1.0)
+        for cls in ("conv", "depthwise", "fully_connected", "pool", "elementwise", "copy")
+    }
+    cores = {
+        core: float(entry["value"])
+        for core, entry in data.get("core_factors", {}).items()
+        if isinstance(entry, dict)
+    }
+    seen = unc.get("fitted_core", {"kind": "factor", "value": 3.0})
+    unseen = unc.get("unseen_core", {"kind": "factor", "value": 3.0})
+    return DeployedKernels(
+        class_factors=classes,
+        core_factors=cores,
+        op_overhead_cycles=value("op_overhead_cycles", None),
+        spread=Spread(seen["kind"], float(seen["value"]), str(seen.get("source", ""))),
+        extrapolated_spread=Spread(
+            unseen["kind"], float(unseen["value"]), str(unseen.get("source", ""))
+        ),
+        basis=str(
+            meta.get(
+                "basis",
+                "deployed kernels (CMSIS-NN class): cost-table assumption, not calibrated",
+            )
+        ),
+    )
+
+
+@cache
+def load_deployed_kernels() -> DeployedKernels:
+    """The deployed basis: the hand-written defaults, overridden by what ``npubench calibrate``
+    fitted (``cpu_deployed.fitted.toml``, the user's before the shipped one)."""
+    from npubench.predict.parameters import FITTED_SUFFIX, read_params_file
+
+    base = read_params_file(DEPLOYED_FILE) or {}
+    fitted = read_params_file(DEPLOYED_FILE + FITTED_SUFFIX) or {}
+    merged: dict[str, Any] = {}
+    for key in ("meta", "params", "core_factors", "uncertainty", "validation"):
+        merged[key] = {**base.get(key, {}), **fitted.get(key, {})}
+    return parse_deployed(merged)
 
 
 def host_cycles(core: str, op_class_name: str, count: float) -> tuple[float, float, float]:

@@ -8,38 +8,30 @@ instruction with its source. ``lookup(core, layer)`` returns estimated cycles = 
 CPI: the exact shape if it was counted, else the op's (then the op class's) measured rate times
 the layer's work, else None (the caller keeps its hand-set table).
 
-May import: npubench.errors, npubench.analysis.graph_types and (lazily, to avoid an import
-cycle with its user) npubench.predict.cpu_cost.
+May import: npubench.errors, npubench.data, npubench.analysis (layer keys) and
+npubench.targets (per-core CPI).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from npubench.analysis.graph_types import LayerInfo
+from npubench.analysis.layer_keys import (
+    op_class,
+    shape_signature,
+    unit_for,
+    work_of,
+)
 from npubench.data import read_packaged_toml
 from npubench.errors import NpubenchError
-
-PER_MAC = "mac"
-PER_ELEMENT = "element"
+from npubench.targets.cpi import cpi, normalise_core
 
 
 class CpuCountsError(NpubenchError):
     """cpu_counts.toml or cpi.toml is missing or malformed."""
-
-
-@dataclass(frozen=True)
-class Cpi:
-    """Cycles per instruction of one core, with its plausible range and source."""
-
-    value: float
-    low: float
-    high: float
-    source: str
-    source_kind: str
 
 
 @dataclass(frozen=True)
@@ -57,42 +49,6 @@ class CountTable:
     op_rates: dict[tuple[str, str], Rate]  # (core, op) -> rate
     class_rates: dict[tuple[str, str], Rate]  # (core, op class) -> rate
     provenance: dict[str, Any]
-
-
-def normalise_core(core: str) -> str:
-    """``cortex-m4f`` -> ``cortex-m4``: the FPU does not change integer kernels."""
-    core = core.strip().lower()
-    return core.removesuffix("f") if core.startswith("cortex-m") else core
-
-
-def _dims(shape: list[int] | tuple[int, ...] | None) -> str:
-    return "x".join(str(int(d)) for d in shape) if shape else "-"
-
-
-def shape_signature(layer: LayerInfo) -> str:
-    """Everything about a layer's shape that changes its kernel's instruction count."""
-    parts = [
-        "in=" + ",".join(_dims(s) for s in layer.input_shapes),
-        "out=" + _dims(layer.output_shape),
-        "k=" + _dims(layer.kernel),
-        "s=" + _dims(layer.stride),
-        "d=" + _dims(layer.dilation),
-        "pad=" + (layer.padding or "-"),
-        "params=" + str(int(layer.params)),
-    ]
-    return ";".join(parts)
-
-
-def work_of(layer: LayerInfo, per: str) -> float:
-    """MACs or output elements of ``layer`` (the unit a rate is counted in)."""
-    if per == PER_MAC:
-        return float(layer.macs)
-    return float(math.prod(layer.output_shape)) if layer.output_shape else 0.0
-
-
-def unit_for(layer: LayerInfo) -> str:
-    """Layers with MACs are costed per MAC, the rest per output element."""
-    return PER_MAC if layer.macs > 0 else PER_ELEMENT
 
 
 def _rate(entry: dict[str, Any]) -> Rate:
@@ -132,37 +88,6 @@ def load_counts() -> CountTable:
     return CountTable({}, {}, {}, {}) if data is None else parse_counts(data)
 
 
-def parse_cpi(data: dict[str, Any]) -> dict[str, Cpi]:
-    sources = data.get("sources", {})
-    out: dict[str, Cpi] = {}
-    for core, row in data.get("cores", {}).items():
-        fig = row.get("cpi")
-        if not fig or fig.get("source") not in sources:
-            raise CpuCountsError(
-                f"cpi.toml: [cores.{core}].cpi is missing or cites an undeclared source",
-                "every CPI figure needs a value and a source declared under [sources]",
-            )
-        value = float(fig["value"])
-        out[normalise_core(core)] = Cpi(
-            value,
-            float(fig.get("low", value)),
-            float(fig.get("high", value)),
-            str(fig["source"]),
-            str(sources[fig["source"]].get("kind", "")),
-        )
-    return out
-
-
-@cache
-def load_cpi() -> dict[str, Cpi]:
-    """Per-core CPI figures from ``targets/cpi.toml``."""
-    return parse_cpi(read_packaged_toml("npubench.targets", "cpi.toml", CpuCountsError) or {})
-
-
-def cpi(core: str) -> Cpi | None:
-    return load_cpi().get(normalise_core(core))
-
-
 def lookup_instructions(
     core: str, layer: LayerInfo, table: CountTable | None = None
 ) -> tuple[float, str] | None:
@@ -172,8 +97,6 @@ def lookup_instructions(
     hit = table.exact.get((name, layer.op, shape_signature(layer)))
     if hit is not None:
         return hit, "exact"
-    from npubench.predict.cpu_cost import op_class  # lazy: cpu_cost imports this module
-
     candidates = (
         (table.op_rates.get((name, layer.op)), "op-rate"),
         (table.class_rates.get((name, op_class(layer.op))), "class-rate"),

@@ -26,177 +26,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
-from importlib.resources.abc import Traversable
-from typing import Any
 
 from npubench import STAGES
 from npubench.analysis.graph_types import GraphAnalysis, LayerInfo
-from npubench.data import read_packaged_toml
-from npubench.errors import NpubenchError
 from npubench.predict import cpu_cost
+from npubench.predict.parameters import ParamSet, PredictError, load_params
 from npubench.predict.rules.base import has_npu, largest, placement_by_index, runs_on_cpu
 from npubench.predict.uncertainty import Spread, chain, sum_bounds
 from npubench.schema import LayerPlacement
 from npubench.targets.schema import Board, Memory
 
 POSTPROCESS_KINDS = ("softmax", "sigmoid", "yolo", "none")
-
-
-class PredictError(NpubenchError):
-    """A prediction cannot be made: bad parameters file, impossible clock, unknown option."""
-
-
-# --- parameters ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Param:
-    """One free parameter with its provenance (source key and kind, fit details)."""
-
-    value: float
-    source: str
-    source_kind: str
-    provenance: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ParamSet:
-    """The parameters one board's predictions use, merged from its files."""
-
-    board: str
-    family: str
-    params: dict[str, Param]
-    spreads: dict[str, Spread]
-    power: dict[str, Param]
-    calibrated: bool
-    basis: str
-    files: tuple[str, ...]
-    vela_cycles: dict[str, dict[str, Any]]
-
-    def value(self, name: str, default: float | None = None) -> float:
-        if name in self.params:
-            return self.params[name].value
-        if default is None:
-            raise PredictError(
-                f"prediction parameter {name!r} is missing for {self.board} ({self.family})",
-                f"add it to src/npubench/predict/params/{self.family}.toml or common.toml",
-            )
-        return default
-
-    def has(self, name: str) -> bool:
-        return name in self.params
-
-    def spread(self, name: str) -> Spread:
-        if name not in self.spreads:
-            raise PredictError(
-                f"no uncertainty {name!r} for {self.board} ({self.family})",
-                "add it under [uncertainty] in the family's params file",
-            )
-        return self.spreads[name]
-
-
-def params_dir() -> Traversable:
-    return resources.files("npubench.predict") / "params"
-
-
-def read_params_file(name: str) -> dict[str, Any] | None:
-    """One parsed ``params/<name>.toml`` (None when there is none), read once per process."""
-    return read_packaged_toml("npubench.predict", f"params/{name}.toml", PredictError, True)
-
-
-def parse_params_data(
-    data: dict[str, Any], name: str
-) -> tuple[dict[str, Param], dict[str, Spread], dict[str, Param], dict[str, Any]]:
-    """Params, spreads, power levels and meta of one params file, sources checked."""
-    sources: dict[str, dict[str, Any]] = data.get("sources", {})
-
-    def kind_of(where: str, entry: dict[str, Any]) -> str:
-        src = entry.get("source")
-        if src not in sources:
-            raise PredictError(
-                f"params file {name}.toml: {where} cites undeclared source {src!r}",
-                "declare it under [sources]",
-            )
-        return str(sources[src].get("kind", ""))
-
-    params: dict[str, Param] = {}
-    for key, entry in data.get("params", {}).items():
-        kind = kind_of(f"[params].{key}", entry)
-        extra = {k: v for k, v in entry.items() if k not in ("value", "source")}
-        params[key] = Param(float(entry["value"]), entry["source"], kind, extra)
-    spreads: dict[str, Spread] = {}
-    for key, entry in data.get("uncertainty", {}).items():
-        kind_of(f"[uncertainty].{key}", entry)
-        spreads[key] = Spread(entry["kind"], float(entry["value"]), entry["source"])
-    power: dict[str, Param] = {}
-    for key, entry in data.get("power", {}).items():
-        kind = kind_of(f"[power].{key}", entry)
-        extra = {k: v for k, v in entry.items() if k not in ("value", "source")}
-        power[key] = Param(float(entry["value"]), entry["source"], kind, extra)
-    return params, spreads, power, data.get("meta", {})
-
-
-def build_param_set(
-    board_name: str, family: str, files: list[tuple[str, dict[str, Any] | None]]
-) -> ParamSet:
-    """Merge parsed params files in order (later override earlier) into one ``ParamSet``.
-
-    ``files`` = [(name, data or None)]; only the board's own file (``name == board_name``) can
-    mark the set as calibrated.
-    """
-    params: dict[str, Param] = {}
-    spreads: dict[str, Spread] = {}
-    power: dict[str, Param] = {}
-    vela_cycles: dict[str, dict[str, Any]] = {}
-    used: list[str] = []
-    calibrated = False
-    basis = "datasheet figures only"
-    family_meta: dict[str, Any] = {}
-    for name, data in files:
-        if data is None:
-            if name != board_name:
-                raise PredictError(
-                    f"params file {name}.toml is missing",
-                    "reinstall npubench (package data) or add the family's params file",
-                )
-            continue
-        p, s, pw, meta = parse_params_data(data, name)
-        params.update(p)
-        spreads.update(s)
-        power.update(pw)
-        vela_cycles.update(data.get("vela_cycles", {}))
-        used.append(f"{name}.toml")
-        if name == board_name and meta.get("calibrated"):
-            calibrated = True
-            basis = str(meta.get("basis", "calibrated on measurements"))
-        elif meta.get("scope") == "family":
-            family_meta = meta
-    if not calibrated and family_meta.get("basis_note"):
-        basis += f" ({family_meta['basis_note']})"
-    return ParamSet(
-        board=board_name,
-        family=family,
-        params=params,
-        spreads=spreads,
-        power=power,
-        calibrated=calibrated,
-        basis=basis,
-        files=tuple(used),
-        vela_cycles=vela_cycles,
-    )
-
-
-@cache
-def _load_params(board_name: str, family: str) -> ParamSet:
-    names = ("common", family, board_name)
-    return build_param_set(board_name, family, [(n, read_params_file(n)) for n in names])
-
-
-def load_params(board: Board) -> ParamSet:
-    """The merged parameters for ``board`` (cached per board name and family)."""
-    return _load_params(board.name, board.family)
 
 
 # --- clocks ----------------------------------------------------------------------------------
@@ -212,10 +52,14 @@ class Clocks:
     ratio: float
 
 
-def resolve_clocks(board: Board, clock_mhz: float | None) -> Clocks:
+def resolve_clocks(
+    board: Board, clock_mhz: float | None, cpu_clock_mhz: float | None = None
+) -> Clocks:
     """CPU and NPU clocks for a requested clock of the board's main domain (NPU if any).
 
-    Other domains keep their default ratio to it (e.g. MAX78000: CNN = system clock / 2).
+    Other domains keep their default ratio to it (e.g. MAX78000: CNN = system clock / 2),
+    unless ``cpu_clock_mhz`` sets the CPU's own (a board measured in a mode where the two are
+    set apart, e.g. the STM32N6 in overdrive: NPU 1 GHz, CPU 800 MHz).
     """
     default = board.default_clock_mhz
     if clock_mhz is None:
@@ -228,8 +72,10 @@ def resolve_clocks(board: Board, clock_mhz: float | None) -> Clocks:
             f"choose one of {', '.join(f'{c:g}' for c in board.allowed_clocks_mhz)} MHz",
         )
     ratio = clock_mhz / default
-    cpu = board.cpu.clock_mhz.value * ratio
+    cpu = board.cpu.clock_mhz.value * ratio if cpu_clock_mhz is None else float(cpu_clock_mhz)
     npu = board.npu.clock_mhz.value * ratio if board.npu else None
+    if cpu <= 0 or not math.isfinite(cpu):
+        raise PredictError(f"CPU clock {cpu} MHz is not a positive number", "pass e.g. 100")
     if cpu > board.cpu.max_clock_mhz.value * (1 + 1e-9):
         raise PredictError(
             f"{board.name}: {clock_mhz:g} MHz puts the CPU at {cpu:g} MHz, above its "
@@ -490,10 +336,57 @@ def predict_postprocess(
     )
 
 
-def _cpu_layer(layer: LayerInfo, core: str, clocks: Clocks) -> tuple[float, float, float, str]:
-    c = cpu_cost.layer_cycles(layer, core)
+@dataclass
+class InferenceEstimate:
+    """The inference stage and what it is made of."""
+
+    stage: StageEstimate
+    npu_us: float
+    cpu_us: float
+    layer_us: list[tuple[int, str, str, float]]  # (index, name, placement, µs)
+    mode: str  # "compiled", "analytical" or "cpu"
+    cpu_bases: dict[str, int]  # CPU layers per cost basis
+    notes: list[str] = field(default_factory=list)
+
+
+def _cpu_layer(
+    layer: LayerInfo,
+    core: str,
+    clocks: Clocks,
+    cpu_kernels: str,
+    kernels: cpu_cost.DeployedKernels | None = None,
+) -> tuple[float, float, float, str]:
+    c = cpu_cost.layer_cycles(layer, core, basis=cpu_kernels, kernels=kernels)
     mhz = clocks.cpu_mhz
     return c.cycles / mhz, c.low_cycles / mhz, c.high_cycles / mhz, c.basis
+
+
+def domain_widening(params: ParamSet, macs: float) -> tuple[float, str | None]:
+    """The extra ×/÷ factor on the interval of a model outside the MACs range the board was
+    calibrated on, and the note that says so ((1.0, None) inside it, or uncalibrated).
+
+    Outside its data a fit is only as good as its physics: the interval becomes at least the
+    spread the family shows on a board nobody calibrated (``inference_unseen``, from
+    leave-one-source-out), and grows by 10 % per e-fold of distance beyond the range.
+    """
+    if not (params.has("domain_macs_min") and params.has("domain_macs_max")) or macs <= 0:
+        return 1.0, None
+    lo, hi = params.value("domain_macs_min"), params.value("domain_macs_max")
+    if lo <= macs <= hi:
+        return 1.0, None
+    outside = lo / macs if macs < lo else macs / hi
+    seen = params.spread("inference").as_factor()
+    unseen = (
+        params.spread("inference_unseen").as_factor()
+        if "inference_unseen" in params.spreads
+        else seen
+    )
+    factor = max(unseen / seen, 1.0) * (1.0 + 0.1 * math.log(outside))
+    note = (
+        f"outside the calibration domain: {macs / 1e6:.3g} M MACs, calibrated on "
+        f"{lo / 1e6:.3g}-{hi / 1e6:.3g} M MACs; interval widened x{factor:.2f}"
+    )
+    return factor, note
 
 
 def predict_inference(
@@ -503,10 +396,17 @@ def predict_inference(
     clocks: Clocks,
     placement: list[LayerPlacement],
     compiled_cycles: float | None,
-) -> tuple[StageEstimate, float, float, list[tuple[int, str, str, float]], str, dict[str, int]]:
-    """The inference stage: NPU part (Vela or analytical) + CPU-fallback layers.
+    cpu_kernels: str = "deployed",
+    kernels: cpu_cost.DeployedKernels | None = None,
+) -> InferenceEstimate:
+    """The inference stage: the NPU part (the toolchain's cycles, or the analytical model) plus
+    the runtime's own overhead, plus the layers that run on the CPU.
 
-    Returns (estimate, npu µs, cpu µs, per-layer µs, mode, CPU layers per cost basis).
+    NPU part = ``inference_overhead_cycles`` (host CPU cycles of the runtime call: they scale
+    with the CPU clock) + ``inference_fixed_us`` (time that does not scale with any clock, e.g.
+    a wake-up or a transfer on a fixed-rate bus) + ``inference_scale`` x the NPU time (1 unless
+    a board's measurements fitted it; Ethos-U boards fit the memory system Vela is given
+    instead).
     """
     where = placement_by_index(placement)
     core = board.cpu.core
@@ -522,12 +422,13 @@ def predict_inference(
             npu_raw_us += us
             place = "npu"
         else:
-            us, lo, hi, basis = _cpu_layer(layer, core, clocks)
+            us, lo, hi, basis = _cpu_layer(layer, core, clocks, cpu_kernels, kernels)
             cpu_us, cpu_lo, cpu_hi = cpu_us + us, cpu_lo + lo, cpu_hi + hi
             cpu_bases[basis] = cpu_bases.get(basis, 0) + 1
             place = where.get(layer.index, "cpu") if npu_board else "cpu"
         layer_us.append((layer.index, layer.name, place, us))
 
+    notes: list[str] = []
     mode = "cpu" if not npu_board else "analytical"
     npu_us = npu_lo = npu_hi = 0.0
     if npu_board and (npu_raw_us > 0 or compiled_cycles is not None):
@@ -540,28 +441,25 @@ def predict_inference(
             raw_us = npu_raw_us
             if "analytical" in params.spreads:
                 spread = chain(spread, params.spread("analytical"))
-        fixed_us = params.value("inference_fixed_cycles", 0.0) / clocks.cpu_mhz
-        npu_us = fixed_us + params.value("inference_scale", 1.0) * raw_us
+        overhead_us = params.value("inference_overhead_cycles", 0.0) / clocks.cpu_mhz
+        fixed_us = params.value("inference_fixed_us", 0.0)
+        npu_us = overhead_us + fixed_us + params.value("inference_scale", 1.0) * raw_us
         npu_lo, npu_hi = spread.bounds(npu_us)
-        if params.has("inference_alt_scale") and params.has("inference_fit_min_us"):
-            # Outside the range of the calibration data, the fixed+scale fit and a pure-scale
-            # fit diverge; the interval covers both (see calibrate.py).
-            lo_range = params.value("inference_fit_min_us")
-            hi_range = params.value("inference_fit_max_us")
-            if not lo_range <= raw_us <= hi_range:
-                alt = params.value("inference_alt_scale") * raw_us
-                npu_lo = min(npu_lo, spread.bounds(alt)[0])
-                npu_hi = max(npu_hi, spread.bounds(alt)[1])
+    widen, note = domain_widening(params, float(analysis.total_macs))
+    if note:
+        notes.append(note)
+        npu_lo, npu_hi = npu_lo / widen, npu_hi * widen
+        cpu_lo, cpu_hi = cpu_lo / widen, cpu_hi * widen
     value = npu_us + cpu_us
     how = {
         "compiled": "the toolchain's cycles at the NPU clock",
         "analytical": "analytical NPU model",
-        "cpu": "CPU kernel cost table",
+        "cpu": "CPU kernels",
     }[mode]
     if npu_board and cpu_us > 0:
         how += " + CPU-fallback layers"
-    est = StageEstimate(value, npu_lo + cpu_lo, npu_hi + cpu_hi, how)
-    return est, npu_us, cpu_us, layer_us, mode, cpu_bases
+    stage = StageEstimate(value, npu_lo + cpu_lo, npu_hi + cpu_hi, how)
+    return InferenceEstimate(stage, npu_us, cpu_us, layer_us, mode, cpu_bases, notes)
 
 
 def predict_latency(
@@ -573,14 +471,15 @@ def predict_latency(
     compiled_cycles: float | None = None,
     postprocess: str | None = None,
     params: ParamSet | None = None,
+    cpu_kernels: str = "deployed",
 ) -> LatencyPrediction:
     """All five stages for ``analysis`` on ``board`` with the given placement."""
     params = params or load_params(board)
     where = placement_by_index(placement)
     npu_layers = [lay for lay in analysis.layers if not runs_on_cpu(board, where, lay.index)]
     npu_weight_bytes = sum(lay.weight_bytes for lay in npu_layers)
-    inference, npu_us, cpu_us, layer_us, mode, cpu_bases = predict_inference(
-        analysis, board, params, clocks, placement, compiled_cycles
+    inference = predict_inference(
+        analysis, board, params, clocks, placement, compiled_cycles, cpu_kernels
     )
     in_bytes = math.prod(analysis.input_shape) * dtype_bytes(analysis.input_dtype)
     out_bytes = math.prod(analysis.output_shape) * dtype_bytes(analysis.output_dtype)
@@ -588,9 +487,18 @@ def predict_latency(
     stages = {
         "init": predict_init(analysis, board, params, clocks, npu_weight_bytes, len(npu_layers)),
         "input_io": predict_io(in_bytes, board, params, clocks, "input"),
-        "inference": inference,
+        "inference": inference.stage,
         "output_io": predict_io(out_bytes, board, params, clocks, "output"),
         "postprocess": predict_postprocess(analysis, board, params, clocks, kind),
     }
-    notes = [f"postprocess: {kind}"]
-    return LatencyPrediction(stages, clocks, mode, npu_us, cpu_us, layer_us, notes, cpu_bases)
+    notes = [f"postprocess: {kind}", *inference.notes]
+    return LatencyPrediction(
+        stages,
+        clocks,
+        inference.mode,
+        inference.npu_us,
+        inference.cpu_us,
+        inference.layer_us,
+        notes,
+        inference.cpu_bases,
+    )

@@ -21,7 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from npubench import STAGES
-from npubench.predict.latency import LatencyPrediction, Param, ParamSet
+from npubench.predict.latency import LatencyPrediction
+from npubench.predict.parameters import Param, ParamSet
 from npubench.predict.uncertainty import Spread, product_bounds
 from npubench.targets.schema import Board, Figure
 

@@ -21,12 +21,8 @@ from typing import TYPE_CHECKING, Any
 from npubench import STAGES
 from npubench.analysis.graph_types import GraphAnalysis, LayerInfo
 from npubench.predict.fit import FitReport, check_fit
-from npubench.predict.latency import (
-    LatencyPrediction,
-    load_params,
-    predict_latency,
-    resolve_clocks,
-)
+from npubench.predict.latency import LatencyPrediction, predict_latency, resolve_clocks
+from npubench.predict.parameters import PredictError, load_params
 from npubench.predict.power import power_levels, predict_energy
 from npubench.predict.rules.base import has_npu
 from npubench.schema import BenchResult, LayerPlacement, MemoryUse
@@ -185,6 +181,13 @@ def predict(
     if compiled is not None:
         from npubench.toolchains.results import compiler_record, memory_fit, memory_totals
 
+        if compiled.target != board.name:
+            raise PredictError(
+                f"a {compiled.toolchain} report compiled for {compiled.target} cannot predict "
+                f"{board.name}",
+                "compile the model for this target first",
+            )
+
         placement = _placement_from_report(analysis, compiled)
         # Placement and operator counts as the compiled result (pipeline) reports them: the
         # tool's per-layer rows and its own operator counts. Both are the tool's figures,
@@ -242,7 +245,7 @@ def predict(
         board,
         clocks=clocks,
         placement=placement,
-        vela_cycles=compiled_cycles,
+        compiled_cycles=compiled_cycles,
         postprocess=postprocess,
         params=params,
     )

@@ -133,9 +133,9 @@ def _port_for(cell: Cell) -> str | None:
     env = "NPUBENCH_PORT_" + cell.target.upper().replace("-", "_")
     if port := os.environ.get(env):
         return port
-    from npubench.measure.qemu import EMULATED_BOARDS
+    from npubench.measure.qemu import is_emulated
 
-    if cell.target in EMULATED_BOARDS:
+    if is_emulated(cell.target):
         return None
     from npubench.measure.runner import find_boards
 
@@ -156,7 +156,7 @@ def _measure(cell: Cell, bundle: Any) -> BenchResult:
     may give each board a baud rate and a power instrument.
     """
     from npubench.measure import runner
-    from npubench.measure.measure import measure
+    from npubench.pipeline.measure import measure
 
     outcome = measure(
         cell.model_spec,

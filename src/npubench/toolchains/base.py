@@ -97,6 +97,7 @@ class MemoryRegion:
     capacity_bytes: int | None = None
     board_memory: str | None = None  # the board memory it lives in, when known
     what: str = ""  # "tensor arena", "weights", "model image", ...
+    summary: bool = False  # a total of other regions (tpu-mlir's ION size): never summed again
 
     @property
     def fits(self) -> bool:
@@ -153,11 +154,27 @@ class CompileReport:
     seconds_total: float | None = None  # npubench's call, process start of the tool to report
     cached: bool = False
 
+    def shared_overflow(self) -> list[tuple[str, int, int]]:
+        """(board memory, bytes used by all its regions, capacity) where several regions on one
+        board memory together exceed it although each fits alone (e.g. rknn's internal and
+        weight memory both in DDR)."""
+        out = []
+        for name in {m.board_memory for m in self.memory if m.board_memory}:
+            regions = [m for m in self.memory if m.board_memory == name and not m.summary]
+            capacity = regions[0].capacity_bytes
+            used = sum(m.used_bytes for m in regions)
+            if len(regions) > 1 and capacity is not None and used > capacity:
+                out.append((str(name), used, capacity))
+        return sorted(out)
+
     @property
     def fits(self) -> bool:
-        """Every region within capacity and every layer placed somewhere."""
-        return all(m.fits for m in self.memory) and not any(
-            lay.placement == "unsupported" for lay in self.layers
+        """Every region within capacity (regions sharing a board memory summed), and every
+        layer placed somewhere."""
+        return (
+            all(m.fits for m in self.memory)
+            and not self.shared_overflow()
+            and not any(lay.placement == "unsupported" for lay in self.layers)
         )
 
     def op_counts(self) -> dict[str, int]:
@@ -182,7 +199,14 @@ class CompileReport:
                 )
         over = [m for m in self.memory if not m.fits]
         if not over:
-            return "fits"
+            shared = self.shared_overflow()
+            if not shared:
+                return "fits"
+            name, used, capacity = shared[0]
+            return (
+                f"does not fit: {self.tool}'s regions in {name} need {used / 1024:.1f} KiB of "
+                f"{capacity / 1024:.1f} KiB together"
+            )
         m = over[0]
         more = f" (and {len(over) - 1} more region(s))" if len(over) > 1 else ""
         where = f" ({m.board_memory})" if m.board_memory and m.board_memory != m.region else ""
@@ -193,7 +217,9 @@ class CompileReport:
 
     def memory_in(self, board_memory: str) -> int:
         """Bytes the report places in one board memory."""
-        return sum(m.used_bytes for m in self.memory if m.board_memory == board_memory)
+        return sum(
+            m.used_bytes for m in self.memory if m.board_memory == board_memory and not m.summary
+        )
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

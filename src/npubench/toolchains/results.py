@@ -35,6 +35,8 @@ def memory_fit(report: CompileReport) -> dict[str, MemoryUse]:
     """Per region (by board memory where the tool's region maps onto one) use and capacity."""
     out: dict[str, MemoryUse] = {}
     for m in report.memory:
+        if m.summary:
+            continue
         key = m.board_memory or m.region
         prev = out.get(key)
         used = m.used_bytes + (prev.used_bytes if prev else 0)
@@ -48,6 +50,8 @@ def memory_totals(board: Board, report: CompileReport) -> dict[str, int | None]:
     sram = flash = 0
     known = False
     for m in report.memory:
+        if m.summary:
+            continue
         role = roles.get(m.board_memory or "")
         if role in RAM_ROLES:
             sram += m.used_bytes

@@ -181,6 +181,7 @@ def memory_from_reply(reply: dict[str, Any]) -> list[MemoryRegion]:
             capacity_bytes=None if m.get("capacity_bytes") is None else int(m["capacity_bytes"]),
             board_memory=m.get("board_memory"),
             what=str(m.get("what") or ""),
+            summary=bool(m.get("summary")),
         )
         for m in reply.get("memory") or []
     ]

@@ -14,7 +14,7 @@ from npubench.measure.icount.elf_memory import elf_memory
 
 def profile_model(tflite: Path, core: str, clock_mhz: float | None = None) -> dict[str, Any]:
     """Counts (deterministic: the image runs once, without interrupts) and ELF memory."""
-    from npubench.predict.cpu_counts import cpi
+    from npubench.targets.cpi import cpi
 
     counts = count_model(tflite, core)
     # The same cached image count_model ran: building again only looks it up.

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from npubench import __version__
+from npubench.analysis.layer_keys import op_class, shape_signature, unit_for, work_of
 from npubench.measure.icount.counts import METHOD, InstructionCounts
-from npubench.predict.cpu_cost import op_class
-from npubench.predict.cpu_counts import shape_signature, unit_for, work_of
 
 HEADER = """\
 # Retired-instruction counts of npubench's generated int8 C (compilers/cgen) per layer, measured

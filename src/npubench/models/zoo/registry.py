@@ -1,6 +1,11 @@
 """The zoo catalogue: one ``ZooEntry`` per model, and ``build_zoo_model`` to instantiate one.
 
-May import: torch, npubench.errors, npubench.models.zoo.{init,paper,mlperf_tiny}.
+``ZOO`` holds the fixed models (the paper's five, MLPerf Tiny's four); ``FAMILIES`` the
+parametric public architectures, named in specs as ``<family>:<key>=<value>,...`` (e.g.
+``mobilenet_v2:alpha=0.35,res=128,classes=1000``; omitted keys take their defaults), which
+``get_entry`` resolves to a ``ZooEntry`` named by the canonical spec (every key, in order).
+
+May import: torch, npubench.errors, npubench.models.zoo.{init,paper,mlperf_tiny,public}.
 """
 
 from __future__ import annotations
@@ -13,12 +18,13 @@ import torch
 from torch import nn
 
 from npubench.errors import ModelError, closest_names
-from npubench.models.zoo import mlperf_tiny, paper
+from npubench.models.zoo import mlperf_tiny, paper, public
 from npubench.models.zoo.init import seeded_init
 
 _PAPER_REPO = "github.com/j0shmillar/uNPU-Bench (Millar et al., MobiCom 2025)"
 _AI8X = "github.com/analogdevicesinc/ai8x-training"
 _TINY = "github.com/mlcommons/tiny benchmark/training"
+_KERAS = "github.com/keras-team/keras keras/src/applications"
 
 
 @dataclass(frozen=True)
@@ -160,18 +166,210 @@ ZOO: dict[str, ZooEntry] = {entry.name: entry for entry in _ENTRIES}
 """Every zoo model by name."""
 
 
-def get_entry(name: str) -> ZooEntry:
-    """The zoo entry called ``name``; an unknown name raises ``ModelError`` with suggestions."""
-    try:
-        return ZOO[name]
-    except KeyError:
-        suggestions = closest_names(name, list(ZOO))
-        hint = (
-            f"did you mean {', '.join(suggestions)}?"
-            if suggestions
-            else f"zoo models are: {', '.join(ZOO)}"
+@dataclass(frozen=True)
+class ZooParameter:
+    """One parameter of a zoo family, as typed in a spec (``alpha=0.35``)."""
+
+    key: str
+    default: float | int
+    minimum: float | int
+    maximum: float | int
+    meaning: str
+    multiple_of: int | None = None
+
+    def parse(self, text: str, family: str) -> float | int:
+        kind = type(self.default)
+        try:
+            value = kind(text)
+        except ValueError:
+            raise ModelError(
+                f"zoo:{family}: {self.key}={text!r} is not "
+                f"{'an integer' if kind is int else 'a number'}",
+                f"{self.key} is {self.meaning}, e.g. {self.key}={self.default}",
+            ) from None
+        if not self.minimum <= value <= self.maximum or (
+            self.multiple_of and int(value) % self.multiple_of
+        ):
+            multiple = f", a multiple of {self.multiple_of}" if self.multiple_of else ""
+            raise ModelError(
+                f"zoo:{family}: {self.key}={text} is out of range",
+                f"{self.key} ({self.meaning}) must be {self.minimum}..{self.maximum}{multiple}",
+            )
+        return value
+
+    def format(self, value: float | int) -> str:
+        return repr(float(value)) if isinstance(self.default, float) else str(int(value))
+
+
+@dataclass(frozen=True)
+class ZooFamily:
+    """A parametric zoo model: ``entry("alpha=0.35,res=128")`` gives one ``ZooEntry``."""
+
+    name: str
+    suite: str  # "public"
+    parameters: tuple[ZooParameter, ...]
+    classifier: bool
+    postprocess: str
+    source: str
+    # values -> (module factory, input shape, output shape, task, description)
+    make: Callable[
+        [Mapping[str, float | int]],
+        tuple[Callable[[], nn.Module], tuple[int, ...], tuple[int, ...], str, str],
+    ] = field(repr=False, compare=False)
+
+    def values(self, arguments: str = "") -> dict[str, float | int]:
+        """Every parameter's value: the defaults, overridden by ``key=value,...``."""
+        known = {p.key: p for p in self.parameters}
+        values: dict[str, float | int] = {p.key: p.default for p in self.parameters}
+        given: set[str] = set()
+        for item in filter(None, (part.strip() for part in arguments.split(","))):
+            key, sep, text = item.partition("=")
+            key = key.strip()
+            if not sep or key not in known:
+                raise ModelError(
+                    f"zoo:{self.name}: {item!r} is not a parameter of {self.name}",
+                    f"write zoo:{self.name}:{self.signature()} (any subset, in any order)",
+                )
+            if key in given:
+                raise ModelError(f"zoo:{self.name}: {key} is given twice", "give it once")
+            given.add(key)
+            values[key] = known[key].parse(text.strip(), self.name)
+        return values
+
+    def spec(self, values: Mapping[str, float | int] | None = None) -> str:
+        """The canonical name: ``family:key=value,...`` with every parameter, in order."""
+        values = {**{p.key: p.default for p in self.parameters}, **(values or {})}
+        return (
+            f"{self.name}:{','.join(f'{p.key}={p.format(values[p.key])}' for p in self.parameters)}"
         )
-        raise ModelError(f"unknown zoo model {name!r}", hint) from None
+
+    def signature(self) -> str:
+        """The parameters with their defaults, as a spec would give them."""
+        return ",".join(f"{p.key}={p.format(p.default)}" for p in self.parameters)
+
+    def entry(self, arguments: str = "") -> ZooEntry:
+        values = self.values(arguments)
+        factory, input_shape, output_shape, task, description = self.make(values)
+        return ZooEntry(
+            name=self.spec(values),
+            suite=self.suite,
+            task=task,
+            input_shape=input_shape,
+            output_shape=output_shape,
+            classifier=self.classifier,
+            postprocess=self.postprocess,
+            description=description,
+            source=self.source,
+            factory=factory,
+        )
+
+
+_ALPHA = ZooParameter("alpha", 1.0, 0.05, 4.0, "the width multiplier")
+_CLASSES = ZooParameter("classes", 1000, 1, 100_000, "the number of classes")
+
+
+def _mobilenet_v1(values: Mapping[str, float | int]) -> tuple:
+    alpha, res, classes = float(values["alpha"]), int(values["res"]), int(values["classes"])
+    last = int(1024 * alpha)
+    return (
+        lambda: public.MobileNetV1(alpha, res, classes),
+        (1, 3, res, res),
+        (1, classes),
+        f"image classification ({classes} classes)",
+        f"MobileNetV1 alpha {alpha:g}, {res}x{res} RGB, 13 depthwise-separable blocks up to "
+        f"{last} channels, ReLU6, FC {classes}",
+    )
+
+
+def _mobilenet_v2(values: Mapping[str, float | int]) -> tuple:
+    alpha, res, classes = float(values["alpha"]), int(values["res"]), int(values["classes"])
+    last = public.make_divisible(1280 * alpha) if alpha > 1.0 else 1280
+    return (
+        lambda: public.MobileNetV2(alpha, res, classes),
+        (1, 3, res, res),
+        (1, classes),
+        f"image classification ({classes} classes)",
+        f"MobileNetV2 alpha {alpha:g}, {res}x{res} RGB, 17 inverted residual blocks, ReLU6, "
+        f"last conv {last}, FC {classes}",
+    )
+
+
+def _tiny_yolov2(values: Mapping[str, float | int]) -> tuple:
+    res, classes = int(values["res"]), int(values["classes"])
+    grid = res // 32
+    channels = 5 * (5 + classes)
+    return (
+        lambda: public.TinyYoloV2(classes),
+        (1, 3, res, res),
+        (1, channels, grid, grid),
+        f"object detection ({grid}x{grid} grid, 5 anchors, {classes} classes)",
+        f"Tiny YOLOv2 (VOC), {res}x{res} RGB, 9 convs 16..1024, 6 max pools, leaky ReLU, "
+        f"output {channels} channels",
+    )
+
+
+_FAMILIES = (
+    ZooFamily(
+        name="mobilenet_v1",
+        suite="public",
+        parameters=(
+            _ALPHA,
+            ZooParameter("res", 224, 32, 1024, "the input resolution"),
+            _CLASSES,
+        ),
+        classifier=True,
+        postprocess="softmax",
+        source=f"Howard et al. 2017 (arXiv:1704.04861); {_KERAS}/mobilenet.py",
+        make=_mobilenet_v1,
+    ),
+    ZooFamily(
+        name="mobilenet_v2",
+        suite="public",
+        parameters=(
+            _ALPHA,
+            ZooParameter("res", 224, 32, 1024, "the input resolution"),
+            _CLASSES,
+        ),
+        classifier=True,
+        postprocess="softmax",
+        source=f"Sandler et al. 2018 (arXiv:1801.04381); {_KERAS}/mobilenet_v2.py",
+        make=_mobilenet_v2,
+    ),
+    ZooFamily(
+        name="tiny_yolov2",
+        suite="public",
+        parameters=(
+            ZooParameter("res", 416, 32, 1024, "the input resolution", multiple_of=32),
+            ZooParameter("classes", 20, 1, 1000, "the number of classes"),
+        ),
+        classifier=False,
+        postprocess="yolo",
+        source="Redmon & Farhadi 2017 (arXiv:1612.08242); github.com/pjreddie/darknet "
+        "cfg/yolov2-tiny-voc.cfg",
+        make=_tiny_yolov2,
+    ),
+)
+
+FAMILIES: dict[str, ZooFamily] = {family.name: family for family in _FAMILIES}
+"""Every parametric zoo family by name."""
+
+
+def get_entry(name: str) -> ZooEntry:
+    """The zoo entry called ``name`` (a fixed model, or ``family[:key=value,...]``); an
+    unknown name raises ``ModelError`` with suggestions."""
+    if name in ZOO:
+        return ZOO[name]
+    family_name, _, arguments = name.partition(":")
+    if family_name in FAMILIES:
+        return FAMILIES[family_name].entry(arguments)
+    names = [*ZOO, *FAMILIES]
+    suggestions = closest_names(family_name, names)
+    hint = (
+        f"did you mean {', '.join(suggestions)}?"
+        if suggestions
+        else f"zoo models are: {', '.join(names)}"
+    )
+    raise ModelError(f"unknown zoo model {name!r}", hint)
 
 
 def build_zoo_model(name: str, seed: int = 0, weights: Path | None = None) -> nn.Module:

@@ -1,0 +1,23 @@
+#loc = loc(unknown)
+module @fmod attributes {module.FLOPs = 475136 : i64, module.chip = "ALL", module.platform = "ONNX", module.state = "TOP_F32", module.top_run_mode = "STATIC", module.weight_file = "fmod_top_f32_all_weight.npz"} {
+  func.func @main(%arg0: tensor<1x3x32x32xf32> loc(unknown)) -> tensor<1x8x32x32xf32> {
+    %0 = "top.Input"(%arg0) {do_preprocess = false} : (tensor<1x3x32x32xf32>) -> tensor<1x3x32x32xf32> loc(#loc1)
+    %1 = "top.Weight"() : () -> tensor<8x3x3x3xf32> loc(#loc2)
+    %2 = "top.Weight"() : () -> tensor<8xf32> loc(#loc3)
+    %3 = "top.Conv"(%0, %1, %2) {dilations = [1, 1], do_relu = false, dynweight_reorderd = false, group = 1 : i64, kernel_shape = [3, 3], pads = [1, 1, 1, 1], relu_limit = -1.000000e+00 : f64, strides = [1, 1], weight_is_coeff = 1 : i64} : (tensor<1x3x32x32xf32>, tensor<8x3x3x3xf32>, tensor<8xf32>) -> tensor<1x8x32x32xf32> loc(#loc4)
+    %4 = "top.Weight"() : () -> tensor<1xf32> loc(#loc5)
+    %5 = "top.Mod"(%3, %4) : (tensor<1x8x32x32xf32>, tensor<1xf32>) -> tensor<1x8x32x32xf32> loc(#loc6)
+    %6 = "top.CompareConst"(%5) {const_val = 0.30000001192092896 : f64, inversed = false, is_scalar = false, mode = "NotEqual"} : (tensor<1x8x32x32xf32>) -> tensor<1x8x32x32xf32> loc(#loc7)
+    %7 = "top.Mul"(%6, %5) {do_relu = false, is_scalar = false, relu_limit = -1.000000e+00 : f64} : (tensor<1x8x32x32xf32>, tensor<1x8x32x32xf32>) -> tensor<1x8x32x32xf32> loc(#loc8)
+    return %7 : tensor<1x8x32x32xf32> loc(#loc)
+  } loc(#loc)
+} loc(#loc)
+#loc1 = loc("input")
+#loc2 = loc("c.weight")
+#loc3 = loc("c.bias")
+#loc4 = loc("/c/Conv_output_0_Conv")
+#loc5 = loc("/Constant_output_0_1")
+#loc6 = loc("output_Mod")
+#loc7 = loc("output_Mod_NotEqual")
+#loc8 = loc("output_Mod_Mul")
+
