@@ -2,7 +2,9 @@
 # Install npubench and everything it needs on a fresh Debian 12 machine with Python 3.11.
 #
 #   scripts/setup.sh          the tool, in .venv
-#   scripts/setup.sh --dev    the tool plus what the tests need
+#   scripts/setup.sh --dev    the tool plus what the tests need, including the managed
+#                             environments of the toolchains the integration tests run
+#                             (rknn-toolkit2, ExecuTorch, esp-ppq: `npubench toolchains install`)
 #
 # Idempotent: a second run only checks. Nothing here downloads anything but packages from
 # PyPI and Debian through their normal clients.
@@ -48,5 +50,21 @@ if [[ $dev == 1 ]]; then
   .venv/bin/python -m pip install -q -e ".[dev]"
 else
   .venv/bin/python -m pip install -q -e .
+fi
+if [[ $dev == 1 ]]; then
+  # Toolchains whose pins conflict with npubench's own live in environments npubench manages
+  # (from PyPI only). Installed side by side: the downloads, not the CPU, are the slow part.
+  pids=()
+  for env in rknn executorch esp-ppq; do
+    .venv/bin/npubench toolchains install "$env" > ".venv/toolchain-$env.log" 2>&1 &
+    pids+=($!)
+  done
+  failed=0
+  for i in "${!pids[@]}"; do
+    wait "${pids[$i]}" || { failed=1; echo "setup: toolchain environment install failed:" >&2; \
+      tail -20 ".venv/toolchain-$(echo rknn executorch esp-ppq | cut -d' ' -f$((i + 1))).log" >&2; }
+  done
+  [[ $failed == 0 ]] || exit 1
+  .venv/bin/npubench toolchains doctor
 fi
 echo "setup: done ($(.venv/bin/npubench --version))"

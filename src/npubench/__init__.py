@@ -4,23 +4,12 @@ One source model (PyTorch, ONNX or TFLite) is quantized once to int8, analysed, 
 each target's real toolchain where one is installed, predicted and measured in five latency
 stages, stored with its provenance and reported side by side.
 
-Package layout (one folder per stage of the data flow; each may import only the ones listed):
-
-- ``models``     model sources, the zoo, int8 quantization, fidelity   (errors, schema)
-- ``analysis``   graph analysis of int8 TFLite models, TFLM checks    (errors, schema)
-- ``targets``    the board catalogue: hardware described as data      (errors)
-- ``compilers``  vendor compilers (Vela, ...) and the artifact cache  (errors, schema, targets)
-- ``predict``    fit checks, per-stage latency, power and energy     (errors, schema, targets,
-                 analysis; ``predict.calibrate`` also runs the pipeline to refit)
-- ``measure``    hardware-in-the-loop: harness, serial, power traces  (errors, schema, targets,
-                 and the models/analysis/compilers stages to build firmware)
-- ``store``      the results store (SQLite) and exports               (errors, schema)
-- ``report``     terminal, Markdown, CSV, HTML reports, figures    (errors, schema, store,
-                 targets)
-- ``sweep``      models x targets x options matrices                  (everything above)
-- ``data``       reference measurements shipped with npubench        (errors)
-- ``pipeline``   the end-to-end data flow the CLI and API call        (everything above)
-- ``cli``        the typer/rich command line                          (api)
+Package layout: one folder per stage of the data flow -- ``models`` (sources, zoo, int8),
+``analysis`` (layer tables), ``targets`` (boards and NPU families as data), ``toolchains``
+(vendor compiler plug-ins), ``compilers`` (npubench's C generator), ``predict`` (fit, stage
+models, calibration, validation), ``measure`` (hardware in the loop), ``store``, ``report``,
+and ``pipeline`` / ``sweep`` / ``api`` / ``cli`` on top. Which may import which is declared in
+``npubench.layers`` and checked by a test (docs/ARCHITECTURE.md).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 # Small modules every stage may use: errors, plain-text consoles, child processes, the
 # sourced-data schema, the artifact cache, the shipped reference data, the result records,
-# provenance. They import only each other (and no cycle among them).
+# provenance, output-path checks. They import only each other (and no cycle among them).
 FOUNDATION: frozenset[str] = frozenset(
     {
         "npubench",
@@ -28,6 +28,7 @@ FOUNDATION: frozenset[str] = frozenset(
         "schema",
         "provenance",
         "layers",
+        "outputs",
     }
 )
 

@@ -14,7 +14,49 @@ from typing import Any, Literal
 
 from npubench import STAGES
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""Version of the result JSON. 1: up to npubench 8304f45; 2: adds ``samples`` (the raw timings
+of a measured result). ``BenchResult.from_json`` reads every version listed in
+``JSON_MIGRATIONS`` and refuses a newer one."""
+
+
+def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 had no ``samples``: a v1 result has no raw timings (None)."""
+    data.setdefault("samples", None)
+    return data
+
+
+JSON_MIGRATIONS: dict[int, Any] = {1: _v1_to_v2}
+"""``{v: step}``: ``step(data)`` turns the JSON of version ``v`` into version ``v + 1``."""
+
+
+class ResultSchemaError(ValueError):
+    """A result's JSON cannot be read: a newer or unknown schema version, or a malformed field."""
+
+
+def migrate_result_json(data: dict[str, Any]) -> dict[str, Any]:
+    """A result's JSON (any version from 1 on) brought to ``SCHEMA_VERSION``; a copy.
+
+    A missing ``schema_version`` is read as 1 (the first published form).
+    """
+    data = dict(data)
+    raw = data.get("schema_version", 1)
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise ResultSchemaError(f"schema_version {raw!r} is not an integer")
+    version = raw
+    if version > SCHEMA_VERSION:
+        raise ResultSchemaError(
+            f"result schema {version} is newer than this npubench's ({SCHEMA_VERSION}): "
+            "upgrade npubench to read it"
+        )
+    if version < 1:
+        raise ResultSchemaError(f"schema_version {version} does not exist")
+    while version < SCHEMA_VERSION:
+        data = JSON_MIGRATIONS[version](data)
+        version += 1
+    data["schema_version"] = version
+    return data
+
 
 Kind = Literal["compiled", "predicted", "measured"]
 KINDS: tuple[str, ...] = ("compiled", "predicted", "measured")
@@ -147,7 +189,21 @@ class BenchResult:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> BenchResult:
-        data = dict(data)
+        """A result from its JSON of any version (migrated first, ``migrate_result_json``).
+
+        Raises ``ResultSchemaError`` (a ``ValueError``) for a newer schema or a malformed field.
+        """
+        if not isinstance(data, dict):
+            raise ResultSchemaError(f"a result is a JSON object, not {type(data).__name__}")
+        try:
+            return cls._from_current_json(migrate_result_json(data))
+        except ResultSchemaError:
+            raise
+        except (TypeError, ValueError, KeyError, AttributeError) as e:
+            raise ResultSchemaError(f"malformed result JSON: {type(e).__name__}: {e}") from e
+
+    @classmethod
+    def _from_current_json(cls, data: dict[str, Any]) -> BenchResult:
         data.pop("schema_version", None)
         data.pop("fits", None)
         data["fit"] = {

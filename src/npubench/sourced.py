@@ -29,11 +29,20 @@ SourceKind = Literal[
     "assumption",
     "product-page",
     "application-note",
+    "published",
     "fit",
 ]
 # Kinds that point at a document: they need a locator inside it.
 DOCUMENT_KINDS = frozenset(
-    {"datasheet", "reference-manual", "paper", "vendor-tool", "product-page", "application-note"}
+    {
+        "datasheet",
+        "reference-manual",
+        "paper",
+        "vendor-tool",
+        "product-page",
+        "application-note",
+        "published",
+    }
 )
 # URLs on a moving branch say nothing about the revision read.
 _MOVING_REF = re.compile(r"/(?:blob|tree|raw)/(?:main|master|develop|dev|HEAD)/")

@@ -1,80 +1,86 @@
-"""Predictions against the Himax WE2 measurements through the real pipeline and Vela.
+"""Predictions against every reference measurement, through the real pipeline and Vela.
 
-Runs zoo models -> int8 TFLite -> graph analysis -> Vela (hx-we2 system config, 100 MHz) ->
-``predict`` in compiled mode, and checks every measured stage lies in the predicted interval;
-then the analytical mode (no Vela) against Vela's own cycles. Slow the first time (TensorFlow
-conversion), cached afterwards.
+Builds the calibration cases from ``npubench/data/reference`` (the WE2 rows with real Vela on a
+grid of memory systems, the others from their models' float graphs), predicts each with the
+parameters npubench ships, refits every group and cross-validates it. The bars below are the
+validated quality npubench claims (README, `npubench validate`): in-sample and
+cross-validated median and worst ratio errors per board, and every measured WE2 stage inside its
+predicted interval. Slow the first time (int8 conversion of three models, ~60 Vela runs), cached
+afterwards.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from npubench import STAGES
-from npubench.predict.calibrate import MEASURED_CSV, POSTPROCESS_OF, read_measurements
-from npubench.predict.latency import analytical_npu_cycles, resolve_clocks
-from npubench.predict.parameters import load_params
-from npubench.predict.predict import predict
-from npubench.targets import get_target
+from npubench.pipeline.calibrate import build_cases, run_groups
+from npubench.predict.reference import usable_rows
+from npubench.predict.validate import build_report
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(not MEASURED_CSV.is_file(), reason="reference data not present"),
-]
+pytestmark = pytest.mark.integration
+
+# Bars on the cross-validated (leave-one-model-out) median / worst ratio error per board: what
+# the fits achieve today, rounded up, so that a change making them worse fails. Boards whose
+# held-out error is above the issue's goal (median 1.25, worst 2) are named here as such.
+LOMO_BARS = {
+    "hx-we2": (1.15, 1.25),
+    "ndp120": (1.15, 1.45),
+    "stm32n6": (1.15, 1.3),
+    "stm32h747": (1.25, 1.3),
+    "stm32u385": (1.6, 2.2),  # above the goal: one FC-only model decides the FC kernels
+    "ra8d1": (1.6, 2.3),  # above the goal: likewise
+    "gap9": (2.3, 3.0),  # above the goal: 4 rows for 4 parameters
+    "esp32p4": (1.45, 1.45),  # one row: its LOMO is a held-out core
+}
 
 
 @pytest.fixture(scope="module")
-def pipeline():
-    from npubench.analysis.graph import analyze_tflite
-    from npubench.compilers.vela import compile_for_board
-    from npubench.models.prepare import prepare_model
-    from npubench.models.source import resolve_source
+def report():
+    cases = build_cases(usable_rows())
+    groups = run_groups(cases)
+    return build_report(cases, groups)
+
+
+def test_every_usable_row_is_predicted(report) -> None:
+    assert {r.id for r in report.rows} == {r.id for r in usable_rows()}
+    assert all(r.predicted_us > 0 and r.low_us <= r.predicted_us <= r.high_us for r in report.rows)
+
+
+def test_shipped_parameters_hold_in_sample(report) -> None:
+    for board in report.boards:
+        median, worst = board.in_sample["median"], board.in_sample["worst"]
+        assert median is not None and median <= 1.3, (board.scope, median)
+        assert worst is not None and worst <= 1.9, (board.scope, worst)
+
+
+@pytest.mark.parametrize("board", sorted(LOMO_BARS))
+def test_cross_validated_errors_stay_within_their_bars(report, board: str) -> None:
+    scope = next(b for b in report.boards if b.scope == board)
+    median_bar, worst_bar = LOMO_BARS[board]
+    assert scope.lomo["median"] is not None
+    assert scope.lomo["median"] <= median_bar, (board, scope.lomo)
+    assert scope.lomo["worst"] <= worst_bar, (board, scope.lomo)
+
+
+def test_intervals_cover_about_90_percent_of_the_rows(report) -> None:
+    inside = sum(r.inside for r in report.rows) / len(report.rows)
+    assert inside >= 0.8, inside
+
+
+def test_measured_we2_stages_fall_in_the_compiled_prediction_intervals() -> None:
+    from npubench.pipeline import BenchOptions, predict_with_toolchain, prepare
+    from npubench.predict.reference import reference_rows
+    from npubench.targets import get_target
 
     board = get_target("hx-we2")
-    out = {}
-    for model in ("yolov1", "resnet"):
-        prepared = prepare_model(resolve_source(f"zoo:{model}"))
-        analysis = analyze_tflite(prepared.int8_tflite)
-        for optimise in ("Size", "Performance"):
-            out[(model, optimise)] = (
-                analysis,
-                compile_for_board(prepared.int8_tflite, board, optimise),
-            )
-    return board, out
-
-
-def test_measured_stages_fall_in_compiled_prediction_intervals(pipeline) -> None:
-    board, runs = pipeline
-    rows = {(r.model, r.optimise): r for r in read_measurements()}
-    for key, (analysis, vela) in runs.items():
-        result = predict(analysis, board, vela=vela, postprocess=POSTPROCESS_OF.get(key[0]))
-        assert result.status == "ok", result.message
-        assert result.details["mode"] == "compiled" and result.details["calibrated"]
-        assert result.compiler["cycles"] == vela.cycles_total
-        row = rows[key]
-        for stage in STAGES:
-            measured = row.stages_us[stage]
-            if measured is None:
-                continue
-            lo, hi = result.details["latency_us_intervals"][stage]
-            assert lo <= measured <= hi, f"{key} {stage}: {measured} not in [{lo}, {hi}]"
-        assert result.energy_uj["net"] > 0
-        assert result.energy_uj["total"] > result.energy_uj["net"]
-
-
-def test_analytical_mode_tracks_vela_within_its_stated_spread(pipeline) -> None:
-    board, runs = pipeline
-    params = load_params(board)
-    spread = params.spread("analytical")
-    clocks = resolve_clocks(board, None)
-    for key, (analysis, vela) in runs.items():
-        cycles = analytical_npu_cycles(analysis, board, params, clocks)
-        rel = abs(cycles - vela.cycles_total) / vela.cycles_total
-        # The fit was made on model totals averaged over Size/Performance; allow the spread
-        # plus the Size/Performance difference of Vela's own estimate (< 1% here).
-        assert rel <= spread.value + 0.02, (
-            f"{key}: analytical {cycles:.0f} vs Vela {vela.cycles_total}"
-        )
-        result = predict(analysis, board)
-        assert result.details["mode"] == "analytical"
-        assert result.latency_us_low <= result.latency_us["total"] <= result.latency_us_high
+    rows = [r for r in reference_rows() if r.board == "hx-we2"]
+    for model in sorted({r.model for r in rows}):
+        for row in [r for r in rows if r.model == model]:
+            options = BenchOptions(optimise=row.options["optimise"], tflm_checks=False)
+            bundle = prepare(model, options)
+            result = predict_with_toolchain(bundle, board, options)
+            assert result.status == "ok", result.message
+            assert result.details["mode"] == "compiled" and result.details["calibrated"]
+            for stage, measured in row.stages_us.items():
+                lo, hi = result.details["latency_us_intervals"][stage]
+                assert lo <= measured <= hi, f"{row.id} {stage}: {measured} not in [{lo}, {hi}]"

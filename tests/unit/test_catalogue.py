@@ -33,10 +33,19 @@ EXPECTED_BOARDS = {
     "efr32mg24",
     "qemu-cortex-m4",
     "qemu-cortex-m55",
+    "ndp120",
+    "stm32u385",
 }
 EMULATORS = {"qemu-cortex-m4", "qemu-cortex-m55"}
 # Boards that cannot (or, under Linux, do not) run the study's equal 100 MHz CPU clock.
-NOT_AT_100_MHZ = {"max78000-riscv", "efr32mg24", "esp32s3", "cv1800b"} | EMULATORS
+NOT_AT_100_MHZ = {
+    "max78000-riscv",
+    "efr32mg24",
+    "esp32s3",
+    "cv1800b",
+    "ndp120",  # no 100 MHz clock preset: 98.304 MHz
+    "stm32u385",  # 96 MHz maximum
+} | EMULATORS
 # Sources that back only the free-text description; every other source must back a figure.
 DESCRIPTION_ONLY_SOURCES = {
     "stm32l4r5": {"mlperf"},

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from npubench.errors import TargetError
+from npubench.errors import UsageError
 from npubench.pipeline import takes_optimise
 from npubench.targets.catalogue import load_board_file
 from npubench.targets.schema import Board
@@ -190,7 +190,7 @@ def test_ethos_u_plugin_shape() -> None:
     assert set(plugin.Options.model_fields) <= set(VelaOptions.model_fields)
     assert parse_options(plugin, {"optimise": "Size"}) == EthosUOptions(optimise="Size")
     assert board_config(plugin, board("hx-we2")).model_dump() == {}
-    with pytest.raises(TargetError, match="not an Ethos-U target"):
+    with pytest.raises(UsageError, match="does not target stm32h7a3"):
         board_config(plugin, board("stm32h7a3"))
 
 

@@ -16,7 +16,7 @@ from npubench.predict.latency import (
     resolve_clocks,
 )
 from npubench.predict.parameters import PredictError, load_params
-from npubench.predict.predict import predict
+from npubench.predict.predict import BASIS_KINDS, predict
 from npubench.schema import LayerPlacement
 from npubench.targets import all_targets, get_target
 
@@ -164,8 +164,11 @@ def test_compiled_mode_uses_vela_cycles_through_the_calibrated_line() -> None:
     g = tiny_classifier()
     clocks = resolve_clocks(board, None)
     lat = predict_latency(g, board, clocks=clocks, placement=[], compiled_cycles=800_000)
-    expected = params.value("inference_fixed_cycles") / 100 + params.value("inference_scale") * (
-        800_000 / 100
+    # Whatever the parameters are: runtime overhead (CPU cycles) + fixed µs + scale x NPU time.
+    expected = (
+        params.value("inference_overhead_cycles", 0.0) / clocks.cpu_mhz
+        + params.value("inference_fixed_us", 0.0)
+        + params.value("inference_scale", 1.0) * 800_000 / clocks.npu_mhz
     )
     assert lat.mode == "compiled"
     assert lat.stages["inference"].value_us == pytest.approx(expected)
@@ -254,13 +257,15 @@ def test_every_board_gives_ordered_intervals(name: str) -> None:
     if result.energy_uj.get("total") is not None:
         for key, (lo, hi) in result.details["energy_uj_intervals"].items():
             assert lo <= result.energy_uj[key] <= hi, key
-    assert result.details["calibrated"] == (name == "hx-we2")
-    assert result.details["basis"].startswith(
-        "calibrated on" if name == "hx-we2" else "datasheet figures only"
-    )
-    # Uncalibrated boards carry wider total intervals than the calibrated one.
+    calibrated = load_params(board).calibrated
+    assert result.details["calibrated"] == calibrated
+    assert result.details["basis_kind"] in BASIS_KINDS
+    if board.has_npu:
+        assert result.details["basis_kind"] == ("calibrated" if calibrated else "datasheet")
+    assert result.details["basis"]
+    # A prediction always has an interval; an uncalibrated NPU board's is the datasheet spread.
     width = result.latency_us_high / result.latency_us_low
-    assert width > (1.0 if name == "hx-we2" else 1.5)
+    assert width > (1.0 if calibrated or not board.has_npu else 1.5)
 
 
 @pytest.mark.parametrize("name", sorted(all_targets()))

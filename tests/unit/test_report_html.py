@@ -81,6 +81,20 @@ def _result(
     }
     if emulator:
         provenance["cycle_accurate"] = False
+    details: dict = {"macs": macs, "params": params}
+    if kind == "predicted":
+        # What predictions record about their basis (npubench.predict.predict.basis_of).
+        basis_kind = PREDICTION_BASIS.get(target, "datasheet")
+        details |= {
+            "basis_kind": basis_kind,
+            "basis": f"{basis_kind} parameters for {target}",
+            "calibrated": basis_kind == "calibrated",
+            "cross_validated": dict(HX_WE2_CV) if basis_kind == "calibrated" else {},
+            "mode": "analytical",
+        }
+        if energy.get("total") is not None and spread is not None:
+            e = energy["total"]
+            details["energy_uj_intervals"] = {"total": [e * (1 - spread), e * (1 + spread)]}
     return BenchResult(
         model=model,
         target=target,
@@ -105,9 +119,13 @@ def _result(
         clock_mhz=clock,
         options={"optimise": optimise, "clock_mhz": None, "seed": 0},
         provenance=provenance,
-        details={"macs": macs, "params": params},
+        details=details,
     )
 
+
+PREDICTION_BASIS = {"hx-we2": "calibrated", "alif-e7-hp": "datasheet", "max78000": "assumption"}
+# The WE2 fit's cross-validated ratio errors (predict/params/hx-we2.fitted.toml, [validation]).
+HX_WE2_CV = {"cases": 6, "lomo_median": 1.0842, "lomo_worst": 1.1718, "loso_median": 1.1156}
 
 WE2_FIT = {"sram": (187_168, 2_097_152), "flash": (59_360, 16_777_216)}
 
@@ -338,6 +356,16 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return path, path.read_text(encoding="utf-8")
 
 
+def plotly_bundle(text: str) -> str:
+    """plotly.js as the report inlines it (gzip-compressed, base64-encoded)."""
+    import base64
+    import gzip
+
+    match = re.search(r'<script type="application/octet-stream" id="npb-plotly"[^>]*>(.*?)<', text)
+    assert match, "no inlined plotly.js"
+    return gzip.decompress(base64.b64decode(match.group(1))).decode("utf-8")
+
+
 def figure_payload(text: str) -> dict[str, dict]:
     """The plotly figures the report embeds, by div id."""
     match = re.search(r"var figures = (\[.*?\]);\n", text, re.S)
@@ -349,8 +377,10 @@ def test_one_self_contained_file(report: tuple[Path, str]) -> None:
     path, text = report
     assert sorted(p.name for p in path.parent.iterdir()) == ["report.html"]
     assert text.startswith("<!DOCTYPE html>")
-    # plotly.js is inlined, nothing is fetched: no external scripts, styles, images or frames.
-    assert "plotly.js v" in text
+    # plotly.js is inlined (gzip + base64, unpacked by the browser), nothing is fetched: no
+    # external scripts, styles, images or frames.
+    assert "plotly.js v" in plotly_bundle(text)
+    assert len(text) < 3_000_000  # the compressed bundle keeps the page small
     assert not re.search(r"<script[^>]*\bsrc\s*=", text, re.I)
     assert not re.search(r"<link\b", text, re.I)
     assert not re.search(r"<(img|iframe|object|embed)\b[^>]*\bsrc\s*=\s*[\"']?https?:", text, re.I)
@@ -358,7 +388,7 @@ def test_one_self_contained_file(report: tuple[Path, str]) -> None:
     assert "@import" not in text
     # Every link of the page's own markup (inline scripts aside: plotly.js holds its licence
     # and logo URLs as strings) is an anchor inside the page.
-    markup = re.sub(r"<script>.*?</script>", "", text, flags=re.S)
+    markup = re.sub(r"<script[^>]*>.*?</script>", "", text, flags=re.S)
     assert len(markup) < len(text) / 10
     hrefs = re.findall(r'href="([^"]*)"', markup)
     assert hrefs and all(h.startswith("#") for h in hrefs), hrefs
@@ -367,8 +397,20 @@ def test_one_self_contained_file(report: tuple[Path, str]) -> None:
 
 def test_sections_models_and_targets_present(report: tuple[Path, str]) -> None:
     _, text = report
-    for section in ("origins", "summary", "scaling", "prediction", "fidelity", "provenance"):
+    for section in (
+        "headline",
+        "spec",
+        "origins",
+        "summary",
+        "emulators",
+        "prediction",
+        "fidelity",
+        "provenance",
+    ):
         assert f'<section id="{section}">' in text
+    # The headline comes first, before any other section.
+    assert text.index("<section") == text.index('<section id="headline">')
+    assert 'id="plot-scaling"' in text
     for model in MODELS:
         assert f'id="model-{model}"' in text
     for target in ("hx-we2", "alif-e7-hp", "max78000", "mcxn947", "qemu-cortex-m55"):
@@ -392,7 +434,8 @@ def test_every_figure_has_title_caption_and_axis_units(report: tuple[Path, str])
         axis_titles += [a["title"]["text"] for k, a in layout.items() if k.startswith("yaxis")]
         # At least one axis per figure states a unit: (ms), (µJ), (mW), (%), (dB), (count)...
         assert any(
-            re.search(r"\((ms|µJ|mW|%|dB|count|millions|% of capacity)\)", t) for t in axis_titles
+            re.search(r"\((ms|µJ|mW|%|dB|count|millions|% of capacity|GMAC/s)\)", t)
+            for t in axis_titles
         ), (fid, axis_titles)
         assert layout["width"] <= 700  # fits an A4 page
 
@@ -488,8 +531,11 @@ def test_emulator_known_from_the_catalogue_without_provenance_flag() -> None:
 def test_provenance_and_fidelity_tables(report: tuple[Path, str]) -> None:
     _, text = report
     prov = text[text.index('<section id="provenance">') :]
-    assert prov.count("<tr>") == len(sample_results()) + 1
-    assert "vela 5.2.0 (used)" in prov and "bench-01" in prov and "2026-03-02T10:15:00" in prov
+    # De-duplicated: each toolchain string and host once, with the results it applies to.
+    assert prov.count("bench-01, Linux-6.1-x86_64, 3.11.9") == 1
+    assert prov.count("vela 5.2.0 (used); tensorflow 2.21.0") == 1
+    assert "2026-03-02T10:15:00" in prov
+    assert prov.count("<tr>") < len(sample_results())
     fid = figure_payload(text)["plot-fidelity"]["data"]
     assert fid[0]["x"] == ["yolov1", "simplenet", "kws_dscnn (cal.)", "ad_fc_autoencoder"] or set(
         fid[0]["x"]
@@ -518,9 +564,9 @@ def test_write_figures(tmp_path: Path) -> None:
     results = [r for r in sample_results() if r.model in ("yolov1", "simplenet")]
     written = write_figures(results, tmp_path / "figs")
     names = {p.name for p in written}
-    stems = ["scaling", "pred_vs_meas", "pred_error", "fidelity"]
+    stems = ["spec_silicon", "scaling", "pred_vs_meas", "pred_error", "fidelity"]
     for model in ("yolov1", "simplenet"):
-        stems += [f"{kind}_{model}" for kind in ("stages", "energy", "memory", "ops")]
+        stems += [f"{kind}_{model}" for kind in ("stages", "shares", "energy", "memory", "ops")]
     assert names == {f"{stem}.{fmt}" for stem in stems for fmt in ("png", "svg")}
     for p in written:
         assert p.stat().st_size > 5000, p
@@ -539,3 +585,58 @@ def test_no_memory_figure_without_fit_figures(tmp_path: Path) -> None:
     names = {p.name for p in write_figures(results, tmp_path, formats=("png",))}
     assert "stages_ad_fc_autoencoder.png" in names
     assert "memory_ad_fc_autoencoder.png" not in names
+
+
+def sample_validation() -> dict:
+    """What `npubench validate --json` prints: rows and per-board summaries."""
+    rows = []
+    for board, model, measured, predicted, lomo in (
+        ("hx-we2", "zoo:yolov1", 7315.67, 7226.0, 7500.0),
+        ("hx-we2", "zoo:simplenet", 7113.59, 7512.0, 7900.0),
+        ("hx-we2", "zoo:kws_dscnn", 702.0, 610.0, 560.0),
+        ("alif-e7-hp", "zoo:yolov1", 1180.0, 1962.0, None),
+    ):
+        rows.append(
+            {
+                "id": f"{board}-{model}",
+                "board": board,
+                "family": "ethos-u",
+                "model": model,
+                "clock_mhz": 100.0,
+                "measured_us": measured,
+                "predicted_us": predicted,
+                "low_us": predicted * 0.9,
+                "high_us": predicted * 1.1,
+                "basis": "calibrated" if board == "hx-we2" else "datasheet",
+                "analysis": "int8",
+                "lomo_us": lomo,
+                "loso_us": None if lomo is None else lomo * 1.02,
+                "ratio": predicted / measured,
+            }
+        )
+    boards = [
+        {
+            "scope": "hx-we2",
+            "n": 3,
+            "in_sample": {"n": 3, "median": 1.06, "worst": 1.15},
+            "lomo": {"n": 3, "median": 1.08, "worst": 1.25},
+            "loso": {"n": 3, "median": 1.11, "worst": 1.25},
+            "coverage": 2 / 3,
+        }
+    ]
+    return {"rows": rows, "boards": boards, "families": [], "excluded": [], "notes": []}
+
+
+def test_validation_section(tmp_path: Path) -> None:
+    text = write_html_report(
+        sample_results(), tmp_path / "r.html", validation=sample_validation()
+    ).read_text(encoding="utf-8")
+    section = text[text.index('<section id="validation">') : text.index('<section id="fidelity">')]
+    assert 'id="plot-validation"' in section and "Prediction fidelity" in section
+    assert section.count("<tr>") == 1 + 4 + 1 + 1  # rows table (head + 4), boards (head + 1)
+    assert "<strong>no</strong>" in section  # alif-e7-hp's measurement is outside its interval
+    fig = figure_payload(text)["plot-validation"]
+    filled = [t for t in fig["data"] if t.get("error_y")]
+    assert sum(len(t["x"]) for t in filled) == 4
+    # Without validation data there is no such section.
+    assert '<section id="validation">' not in render_html(sample_results())

@@ -12,23 +12,29 @@ What the two converters do, and is reproduced here:
 - Layout: tensors of rank >= 3 become channels-last (NCHW -> NHWC, NCW -> NWC); axes of
   Concat, Softmax, reductions and Transpose follow. Tensors made by Gemm/MatMul keep their
   ONNX layout.
-- Conv [+ BatchNormalization] [+ Relu | Clip(0, 6) | Clip(-1, 1)] -> one CONV_2D, or
-  DEPTHWISE_CONV_2D when group == input channels, with the activation fused. Padding is SAME
+- Conv [+ BatchNormalization | Mul/Div/Add/Sub by a scalar or per-channel constant, any
+  number] [+ Relu | Clip(0, 6) | Clip(-1, 1)] -> one CONV_2D, or DEPTHWISE_CONV_2D when
+  group == input channels, the activation fused (a grouped conv is taken to be one CONV_2D
+  with per-group input channels; no zoo model has one to check it against). Padding is SAME
   when the pads are symmetric and the spatial size is kept (onnx2tf's rule), VALID without
   pads, and otherwise an explicit PAD before a VALID conv (so every strided conv with pads
   gets a PAD). Conv1d -> RESHAPE (NWC -> N1WC), CONV_2D 1 x k, RESHAPE back, as TF's conv1d.
   Every conv carries an int32 bias (a zero one where the float conv had none).
-- Gemm, and MatMul with a constant 2-D right-hand side [+ Add of a constant bias], [+ the
-  activations above] -> FULLY_CONNECTED; MatMul of two activations -> BATCH_MATMUL.
+- Gemm, and MatMul with a constant 2-D right-hand side [+ the same per-channel constants,
+  an Add giving the bias] [+ the activations above] -> FULLY_CONNECTED; MatMul of two
+  activations -> BATCH_MATMUL. ConvTranspose -> TRANSPOSE_CONV likewise.
 - MaxPool / AveragePool -> MAX_POOL_2D / AVERAGE_POOL_2D: SAME when the pads equal TF's SAME
-  pads, else an explicit PAD (PADV2 for max pooling) and VALID; an AveragePool whose window
+  pads, else an explicit PAD (PADV2, padding with the float minimum, for max pooling; also
+  for ceil_mode's extra end row) and VALID; an AveragePool whose window
   counts differ between dimensions or positions gets onnx2tf's correction slices
   (STRIDED_SLICE per dimension, plus MUL and CONCATENATION where a factor is not 1).
   GlobalAveragePool -> MEAN, GlobalMaxPool -> REDUCE_MAX.
 - Flatten/Reshape/Squeeze/Unsqueeze of a channels-last tensor -> TRANSPOSE back to NCHW (a
   transpose that moves only size-1 dimensions is a RESHAPE), then RESHAPE; chains of RESHAPEs
-  merge, RESHAPEs that change nothing vanish, and a RESHAPE feeding only FULLY_CONNECTED
-  vanishes (FULLY_CONNECTED flattens its input itself), as TFLiteConverter does.
+  merge, RESHAPEs that change nothing vanish, and a flattening RESHAPE feeding only
+  FULLY_CONNECTED vanishes when it keeps the last dimension (FULLY_CONNECTED reads rows of
+  it), as TFLiteConverter does.
+- LOGISTIC/TANH (fixed int8 output scales) feeding a PADV2 get a QUANTIZE between them.
 - Add/Sub/Mul/Div [+ Relu...] -> ADD/SUB/MUL/DIV with the activation fused; elementwise,
   activation, Concat, Pad, Resize, Slice, Split, Softmax... -> their TFLite builtins.
   Identity, Dropout and float Casts vanish. Nodes of constants only are folded.
@@ -38,7 +44,12 @@ constant operands (shape-like int32/int64 constants are neither params nor activ
 and the peak follow ``analysis.graph``: CONV_2D = output elements x kh x kw x cin per group,
 DEPTHWISE_CONV_2D = output elements x kh x kw, FULLY_CONNECTED = output elements x input
 features, pooling 0; a tensor is live from its producer to its last consumer (graph inputs from
-the start, outputs to the end). The node order of the ONNX file is the execution order.
+the start, outputs to the end), over the converter's execution order: depth first from the
+outputs, operands in order (a residual block's main path before its shortcut).
+
+On the nine fixed zoo models and the public families, the layer table equals the int8
+model's layer by layer (ops, shapes, options, MACs, params, bytes) with onnx2tf 1.28.8 and
+the TensorFlow of this environment; ``tests/unit/test_onnx_graph.py`` checks it.
 """
 
 from __future__ import annotations

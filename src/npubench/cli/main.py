@@ -136,6 +136,20 @@ FrontendOpt = Annotated[
         "executorch (PyTorch -> PT2E int8), onnx.",
     ),
 ]
+CpuKernelsOpt = Annotated[
+    str,
+    typer.Option(
+        "--cpu-kernels",
+        help="CPU kernel basis for CPU boards and CPU-fallback layers: deployed (CMSIS-NN / "
+        "X-CUBE-AI class, calibrated) or npubench-c (npubench's own generated C).",
+    ),
+]
+CpuOnlyOpt = Annotated[
+    bool,
+    typer.Option(
+        "--cpu-only", help="Predict every layer on the board's CPU (the NPU's own CPU baseline)."
+    ),
+]
 TflmOpt = Annotated[
     bool,
     typer.Option(
@@ -263,10 +277,14 @@ def _options(
     toolchain: str | None = None,
     frontend: str | None = None,
     toolchain_option: list[str] | None = None,
+    cpu_kernels: str = "deployed",
+    cpu_only: bool = False,
 ) -> dict[str, Any]:
     from npubench.cli.common import parse_toolchain_options
 
     return {
+        "cpu_kernels": cpu_kernels,
+        "cpu_only": cpu_only,
         "toolchain_options_given": parse_toolchain_options(toolchain_option),
         "optimise": optimise,
         "clock_mhz": clock_mhz,
@@ -366,6 +384,8 @@ def bench(
     toolchain: ToolchainOpt = None,
     frontend: FrontendOpt = None,
     toolchain_option: ToolchainOptionOpt = None,
+    cpu_kernels: CpuKernelsOpt = "deployed",
+    cpu_only: CpuOnlyOpt = False,
     tflm: TflmOpt = True,
     db: DbOpt = None,
     report: Annotated[
@@ -378,8 +398,10 @@ def bench(
 ) -> None:
     """Benchmark models on targets and store the results (default: study models, Ethos-U boards)."""
     from npubench.api import bench as api_bench
+    from npubench.cli.results import check_report_folder
     from npubench.report import comparison_table, write_report
 
+    check_report_folder(report)  # a bad --report path fails before any benchmark runs
     with progress_display() as progress:
         results = api_bench(
             model,
@@ -397,6 +419,8 @@ def bench(
                 toolchain,
                 frontend,
                 toolchain_option,
+                cpu_kernels,
+                cpu_only,
             ),
         )
     if json_out:
@@ -427,6 +451,8 @@ def predict(
     toolchain: ToolchainOpt = None,
     frontend: FrontendOpt = None,
     toolchain_option: ToolchainOptionOpt = None,
+    cpu_kernels: CpuKernelsOpt = "deployed",
+    cpu_only: CpuOnlyOpt = False,
     tflm: TflmOpt = False,
     db: DbOpt = None,
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not store the results.")] = False,
@@ -454,6 +480,8 @@ def predict(
                 toolchain,
                 frontend,
                 toolchain_option,
+                cpu_kernels,
+                cpu_only,
             ),
         )
     if json_out:
@@ -515,15 +543,24 @@ def results(
     ] = False,
     limit: Annotated[int | None, typer.Option(help="At most this many results.")] = None,
     export: Annotated[
-        Path | None, typer.Option(help="Write the results to this file: .csv or .json.")
+        Path | None,
+        typer.Option(help="Write the results to this file: .csv, .json or .parquet."),
     ] = None,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="Move the rows that cannot be read into the store's quarantine table "
+            "(nothing is deleted; a file with damaged pages is rebuilt, the original kept).",
+        ),
+    ] = False,
     db: DbOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """List, filter and export stored results."""
+    """List, filter and export stored results (exit 1 if unreadable rows were skipped)."""
     from npubench.cli.results import results_command
 
-    results_command(model, target, kind, status, latest, limit, export, db, json_out)
+    results_command(model, target, kind, status, latest, limit, export, db, json_out, repair)
 
 
 @app.command()
@@ -541,12 +578,23 @@ def report(
     figures: Annotated[
         Path | None, typer.Option(help="Write the figures as PNG and SVG for papers here.")
     ] = None,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Print every column (default: fit 100 columns).")
+    ] = False,
+    validation: Annotated[
+        Path | None,
+        typer.Option(
+            help="Add a prediction-fidelity section from `npubench validate --json > FILE.json`."
+        ),
+    ] = None,
     db: DbOpt = None,
 ) -> None:
     """Compare targets side by side from the store (newest result per model/target/options)."""
     from npubench.cli.results import report_command
 
-    report_command(model, target, fmt, out, db, html=html, figures=figures)
+    report_command(
+        model, target, fmt, out, db, html=html, figures=figures, wide=wide, validation=validation
+    )
 
 
 @app.command()
@@ -609,6 +657,17 @@ def sweep(
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show cells done, failed, left.")
     ] = True,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Run a sweep of more cells than --max-cells.")
+    ] = False,
+    max_cells: Annotated[
+        int | None,
+        typer.Option(
+            "--max-cells",
+            help="Without --yes, refuse a sweep that would run more cells than this "
+            "(default 5000, or $NPUBENCH_SWEEP_MAX_CELLS).",
+        ),
+    ] = None,
     db: DbOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -633,6 +692,8 @@ def sweep(
             calibration=calibration,
             name=name,
             show_progress=progress,
+            yes=yes,
+            max_cells=max_cells,
         )
     )
 
@@ -643,6 +704,13 @@ def compare(
     b: Annotated[str, typer.Argument(help="The same kinds of reference as A.")],
     threshold: Annotated[str, typer.Option(help="Regression threshold, e.g. 5%.")] = "5%",
     show_all: Annotated[bool, typer.Option("--all", help="Show unchanged cells too.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Compare measured runs made with another firmware image, clock or tick source.",
+        ),
+    ] = False,
     db: DbOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -650,7 +718,9 @@ def compare(
     from npubench.sweep.commands import compare_command
 
     raise typer.Exit(
-        compare_command(a, b, threshold=threshold, json_out=json_out, db=db, show_all=show_all)
+        compare_command(
+            a, b, threshold=threshold, json_out=json_out, db=db, show_all=show_all, force=force
+        )
     )
 
 

@@ -23,6 +23,8 @@ def _summary(b: Board) -> dict[str, Any]:
         "npu_family": b.npu.family if b.npu else "cpu",
         "clock_mhz": b.default_clock_mhz,
         "toolchain": b.toolchain,
+        "toolchains": b.toolchain_names(),
+        "vendor_tool": b.vendor_tool or None,
         "memories": {m.name: int(m.size_bytes.value) for m in b.memories},
     }
 
@@ -45,7 +47,7 @@ def print_targets(json_out: bool) -> None:
             b.cpu.core,
             s["npu"] or "–",
             f"{s['clock_mhz']:g} MHz",
-            b.toolchain,
+            b.toolchain or "–",
             mems,
         )
     console.print(table)

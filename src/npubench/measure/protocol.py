@@ -4,11 +4,19 @@ Pure codec, no I/O: line encoding and decoding with the per-line CRC-32, a byte-
 splitter that survives noise, the input PRNG the board also implements (xorshift32), and the
 parsed HELLO announcement. The C side is ``measure/harness/npb_protocol.c``.
 
+A line with a good checksum is still not trusted: every number is parsed strictly (decimal
+digits, at most ``MAX_DIGITS``; hex32 as 1-8 hex digits) and checked against the protocol's
+limits below (docs/protocol.md, "Limits"). A malformed number is a ``LineError`` with reason
+``syntax``; a well-formed one outside its limits raises ``LimitError`` (reason ``range``), which
+the runner treats as a board breaking the protocol, not as line noise.
+
 May import: the standard library and ``npubench`` (``STAGES``) only.
 """
 
 from __future__ import annotations
 
+import builtins
+import re
 import zlib
 from dataclasses import dataclass, field
 
@@ -27,6 +35,28 @@ PRNG_ZERO_SEED = 0x6E706231
 
 _FORBIDDEN_IN_VALUES = frozenset(" *=\r\n")
 
+# --- limits of protocol 1 (docs/protocol.md, "Limits") --------------------------------------
+MAX_DIGITS = 20
+"""A decimal field has at most this many digits (a 64-bit number)."""
+MAX_TENSOR_BYTES = 1 << 22
+"""Largest input or output a board may announce in HELLO (4 MiB: more than any MCU's SRAM)."""
+MAX_REPEAT = 65_535
+"""Largest ``max_repeat`` a HELLO may announce."""
+MAX_WARMUP = 100_000
+"""Largest ``warmup`` of a RUN (``NPB_MAX_WARMUP``)."""
+TICK_HZ_MIN = 1_000
+"""Slowest stage timer (1 kHz, a HAL millisecond tick); 0 would make every time infinite."""
+U32_MAX = 2**32 - 1
+"""Largest ``tick_hz``, ``clock_hz`` and per-stage tick count (32-bit on the board)."""
+RUN_ID_MAX = 2**31 - 1
+POST_MIN, POST_MAX = -(2**31), 2**31 - 1
+"""Range of a REP's ``post`` (a signed 32-bit postprocess result)."""
+IN_RETRIES = 5
+"""NEEDs the board sends at most per input chunk (``NPB_IN_RETRIES``)."""
+
+_DECIMAL = re.compile(rf"[+-]?[0-9]{{1,{MAX_DIGITS}}}")
+_HEX32 = re.compile(r"[0-9A-Fa-f]{1,8}")
+
 
 class LineError(ValueError):
     """A received line is not a valid protocol line; ``reason`` is magic, checksum or syntax."""
@@ -35,6 +65,24 @@ class LineError(ValueError):
         super().__init__(f"{reason}: {line[:60]!r}")
         self.reason = reason
         self.line = line
+
+
+class LimitError(LineError):
+    """A well-formed number outside the protocol's limits (reason ``range``): the board lies."""
+
+    def __init__(self, type_: str, key: str, value: int, low: int, high: int) -> None:
+        super().__init__("range", f"{type_} {key}={value}".encode())
+        self.type = type_
+        self.key = key
+        self.value = value
+        self.low = low
+        self.high = high
+
+    def __str__(self) -> str:
+        return (
+            f"{self.type} {self.key}={self.value} (outside the protocol's limits "
+            f"{self.low}..{self.high})"
+        )
 
 
 def crc32(data: bytes) -> int:
@@ -50,17 +98,29 @@ class Message:
     fields: dict[str, str] = field(default_factory=dict)
 
     def int(self, key: str) -> int:
-        """A decimal field; raises LineError(syntax) if absent or not a number."""
-        try:
-            return int(self.fields[key], 10)
-        except (KeyError, ValueError) as e:
-            raise LineError("syntax", f"{self.type} {key}".encode()) from e
+        """A decimal field; raises LineError(syntax) if absent or not a decimal number.
 
-    def hex32(self, key: str) -> int:
-        try:
-            return int(self.fields[key], 16)
-        except (KeyError, ValueError) as e:
-            raise LineError("syntax", f"{self.type} {key}".encode()) from e
+        Strict: an optional sign and 1 to ``MAX_DIGITS`` digits, nothing else (Python's
+        ``int()`` would also take ``1_000`` or `` 7``).
+        """
+        text = self.fields.get(key)
+        if text is None or not _DECIMAL.fullmatch(text):
+            raise LineError("syntax", f"{self.type} {key}".encode())
+        return int(text, 10)
+
+    def bounded(self, key: str, low: builtins.int, high: builtins.int) -> builtins.int:
+        """A decimal field within ``low..high``; ``LimitError`` outside, ``LineError`` if bad."""
+        value = self.int(key)
+        if not low <= value <= high:
+            raise LimitError(self.type, key, value, low, high)
+        return value
+
+    def hex32(self, key: str) -> builtins.int:
+        """A hex32 field (1-8 hex digits); raises LineError(syntax) otherwise."""
+        text = self.fields.get(key)
+        if text is None or not _HEX32.fullmatch(text):
+            raise LineError("syntax", f"{self.type} {key}".encode())
+        return int(text, 16)
 
     def get(self, key: str, default: str | None = None) -> str | None:
         return self.fields.get(key, default)
@@ -189,20 +249,21 @@ class BoardInfo:
 
     @classmethod
     def from_hello(cls, msg: Message) -> BoardInfo:
+        """The announcement, every number checked against the limits (``LimitError``)."""
         if msg.type != "HELLO":
             raise LineError("syntax", msg.type.encode())
         return cls(
-            board=msg.get("board", "?") or "?",
-            fw=msg.get("fw", "?") or "?",
-            proto=msg.int("proto"),
-            model_hash=(msg.get("model", "") or "").lower(),
-            model_name=msg.get("name", "?") or "?",
-            input_bytes=msg.int("in"),
-            output_bytes=msg.int("out"),
-            clock_hz=msg.int("clock_hz"),
-            tick_hz=msg.int("tick_hz"),
-            cycle_accurate=msg.int("cycle_accurate") == 1,
-            max_repeat=msg.int("max_repeat"),
+            board=printable(msg.get("board", "?") or "?"),
+            fw=printable(msg.get("fw", "?") or "?"),
+            proto=msg.bounded("proto", 0, U32_MAX),
+            model_hash=printable(msg.get("model", "") or "").lower(),
+            model_name=printable(msg.get("name", "?") or "?"),
+            input_bytes=msg.bounded("in", 1, MAX_TENSOR_BYTES),
+            output_bytes=msg.bounded("out", 1, MAX_TENSOR_BYTES),
+            clock_hz=msg.bounded("clock_hz", 0, U32_MAX),
+            tick_hz=msg.bounded("tick_hz", TICK_HZ_MIN, U32_MAX),
+            cycle_accurate=msg.bounded("cycle_accurate", 0, 1) == 1,
+            max_repeat=msg.bounded("max_repeat", 1, MAX_REPEAT),
         )
 
     def hello_fields(self) -> dict[str, object]:
@@ -222,6 +283,15 @@ class BoardInfo:
         }
 
 
+def printable(text: str, limit: int = 64) -> str:
+    """A board-sent name made safe to print: control characters become ``?``, at most
+    ``limit`` characters (a terminal escape sequence in a board name must not reach a tty)."""
+    return "".join(c if c.isprintable() else "?" for c in text[:limit])
+
+
 def rep_ticks(msg: Message) -> dict[str, int]:
-    """The per-stage tick counts of a REP line, keyed by stage name in execution order."""
-    return {stage: msg.int(stage) for stage in STAGES}
+    """The per-stage tick counts of a REP line, keyed by stage name in execution order.
+
+    Each is a 32-bit wrapping difference: 0..2^32-1 (``LimitError`` outside).
+    """
+    return {stage: msg.bounded(stage, 0, U32_MAX) for stage in STAGES}

@@ -9,6 +9,12 @@ a ``port`` that the host runner opens exactly like a real board's serial port.
 The emulated boards are the board files with an ``[emulator]`` table (QEMU machine, harness
 Makefile target, timer clock); the QEMU ``-cpu`` follows from the board's ``cpu.core``.
 
+Paths never reach ``make`` as they are: GNU make expands ``$(...)`` in a variable given on its
+command line (a cache folder named ``$(shell ...)`` would run it) and splits every path at
+spaces, so a build runs in a private staging folder whose path is plain (``_MAKE_SAFE``): the
+harness sources and the model port's files are copied there, make builds there, and the
+binary is copied back into the cache. ``make_safe`` tells whether a path may be handed over.
+
 QEMU timings are not cycle-accurate: the firmware times stages with SysTick, which QEMU
 drives from host time, and reports ``cycle_accurate=0``. Use them to test the measurement
 chain and compare relative costs, never as a board's latency.
@@ -19,9 +25,11 @@ standard library.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -38,6 +46,13 @@ if TYPE_CHECKING:
 HARNESS_DIR = Path(__file__).with_name("harness")
 APT_PACKAGES = ("gcc-arm-none-eabi", "libnewlib-arm-none-eabi", "qemu-system-arm")
 _PTY_RE = re.compile(rb"char device redirected to (/dev/\S+)")
+_MAKE_SAFE = re.compile(r"[A-Za-z0-9_./+-]+")
+"""Characters a path may contain to be passed to make as it is (no space, $, #, %, :, =...)."""
+
+
+def make_safe(path: Path | str) -> bool:
+    """Whether ``path`` can be given to make literally (no expansion, no word splitting)."""
+    return bool(_MAKE_SAFE.fullmatch(str(path)))
 
 
 class EmulatorError(MeasurementError):
@@ -157,14 +172,57 @@ class ModelPort:
         )
 
     def make_args(self) -> list[str]:
+        """``MODEL_SRC``/``MODEL_CFLAGS`` for make; every path must be ``make_safe`` (a
+        port staged by ``staged``), else ``EmulatorError``."""
         if not self.sources:
             return []
+        paths = [Path(f).resolve() for f in self.sources] + [
+            Path(d).resolve() for d in self.include_dirs
+        ]
+        unsafe = [str(p) for p in paths if not make_safe(p)]
+        values = [str(v) for _, v in self.defines] + [k for k, _ in self.defines]
+        if unsafe or not all(make_safe(v) for v in values):
+            raise EmulatorError(
+                f"model port paths or defines cannot be passed to make as they are: "
+                f"{', '.join(unsafe) or ', '.join(values)}",
+                hint="this is an npubench bug: the build should stage them (ModelPort.staged)",
+            )
         flags = [f"-I{d.resolve()}" for d in self.include_dirs]
         flags += [f"-D{k}={v}" for k, v in self.defines]
         return [
             "MODEL_SRC=" + " ".join(str(Path(f).resolve()) for f in self.sources),
             "MODEL_CFLAGS=" + " ".join(flags),
         ]
+
+    def staged(self, folder: Path, harness: Path) -> ModelPort:
+        """This port with its files copied below ``folder`` (a make-safe path), so that make
+        sees no space or ``$`` from the user's or the cache's paths. Files of the harness
+        itself (the cgen glue) map into the staged ``harness`` copy."""
+        if not self.sources:
+            return self
+        mapping: dict[Path, Path] = {}
+        include_dirs = []
+        for i, d in enumerate(self.include_dirs):
+            source_dir = Path(d).resolve()
+            target = folder / f"inc{i}"
+            shutil.copytree(source_dir, target, dirs_exist_ok=True)
+            mapping[source_dir] = target
+            include_dirs.append(target)
+        sources = []
+        for i, f in enumerate(self.sources):
+            file = Path(f).resolve()
+            if file.is_relative_to(HARNESS_DIR.resolve()):
+                sources.append(harness / file.relative_to(HARNESS_DIR.resolve()))
+                continue
+            if file.parent in mapping and make_safe(file.name):
+                sources.append(mapping[file.parent] / file.name)
+                continue
+            name = file.name if make_safe(file.name) else f"source{i}.c"
+            target_dir = folder / f"src{i}"
+            target_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(file, target_dir / name)
+            sources.append(target_dir / name)
+        return ModelPort(tuple(sources), tuple(include_dirs), self.defines)
 
     def key(self) -> object:
         missing = [str(f) for f in self.sources if not Path(f).is_file()]
@@ -201,8 +259,39 @@ def _sources_key(target: str, model: ModelPort) -> str:
     )
 
 
+def _staging_root() -> Path:
+    """A make-safe folder for staging builds: the temp folder, else /tmp."""
+    for candidate in (Path(tempfile.gettempdir()).resolve(), Path("/tmp")):
+        if make_safe(candidate) and candidate.is_dir() and os.access(candidate, os.W_OK):
+            return candidate
+    raise EmulatorError(
+        f"no temporary folder without spaces or special characters to build in "
+        f"(TMPDIR={tempfile.gettempdir()!r})",
+        hint="set TMPDIR to a plain path such as /tmp",
+    )
+
+
 def _make(target: str, out_dir: Path, model: ModelPort) -> None:
-    cmd = ["make", "-s", "-C", str(HARNESS_DIR), f"BUILD={out_dir}", target, *model.make_args()]
+    """Run the harness Makefile for ``target``; its output lands in ``out_dir``.
+
+    make runs in a private staging folder with a plain path (harness and model files copied
+    in), never on the user's or the cache's paths, which may hold spaces or ``$(...)``.
+    """
+    stage = Path(tempfile.mkdtemp(prefix="npb-make-", dir=_staging_root()))
+    try:
+        harness = stage / "harness"
+        shutil.copytree(HARNESS_DIR, harness, ignore=shutil.ignore_patterns("build", "__pycache__"))
+        port = model.staged(stage / "model", harness)
+        build = stage / "build"
+        cmd = ["make", "-s", "-C", str(harness), f"BUILD={build}", target, *port.make_args()]
+        _run_make(cmd, target)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(build, out_dir, dirs_exist_ok=True)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _run_make(cmd: list[str], target: str) -> None:
     proc = processes.run(cmd, text=True)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])

@@ -8,6 +8,14 @@ a board that resets mid-run, a board that stops talking. Every fault raises a
 ``MeasurementError`` subclass carrying the repetitions collected so far in ``partial``,
 marked ``complete=False``. See docs/protocol.md for the wire format and retry rules.
 
+The board is not trusted: every number it sends is checked against the protocol's limits
+(``npubench.measure.protocol``; a ``tick_hz`` of 0, an output of 10^9 bytes, a negative tick
+count, a repetition index beyond the run are refused with ``ProtocolViolationError``, carrying
+the repetitions received so far). Only lines that make progress (a new repetition, a new output
+chunk, the first ACK/INPUT, DONE) extend the silence deadline, and one overall deadline per run
+(``Timeouts.run_s``, by default computed from the run's size) bounds everything, so a board
+repeating lines forever cannot keep the host waiting.
+
 May import: ``npubench``, ``npubench.errors``, ``npubench.measure.protocol``, pyserial.
 """
 
@@ -55,6 +63,10 @@ class WrongBaudError(BoardLinkError):
 
 class ProtocolMismatchError(BoardLinkError):
     """The board speaks another protocol version or breaks the protocol."""
+
+
+class ProtocolViolationError(ProtocolMismatchError):
+    """The board sent a value outside the protocol's limits, or broke its rules (it lies)."""
 
 
 class ModelMismatchError(BoardLinkError):
@@ -203,6 +215,19 @@ class Timeouts:
     """Longest silence tolerated during a run (raise it for repetitions slower than this)."""
     get_s: float = 0.5
     get_tries: int = 3
+    run_s: float | None = None
+    """Overall deadline of one run, which no stream of lines extends; None: ``run_budget_s``."""
+
+    def run_budget_s(self, info: BoardInfo, repeat: int, host_input: bool) -> float:
+        """The longest a valid run may take: every line it may send arriving just within
+        ``line_s`` of the previous one, plus every retry and re-request."""
+        if self.run_s is not None:
+            return self.run_s
+        in_chunks = -(-info.input_bytes // proto.IN_CHUNK) if host_input else 0
+        out_chunks = -(-info.output_bytes // proto.OUT_CHUNK)
+        lines = 1 + in_chunks * proto.IN_RETRIES + 1 + repeat + out_chunks + 1
+        gets = (repeat + out_chunks + 1) * self.get_tries * self.get_s
+        return self.ack_s * self.ack_tries + self.line_s * (lines + 2) + gets
 
 
 def open_serial(port: str, baud: int = DEFAULT_BAUD) -> SerialLike:
@@ -272,7 +297,16 @@ class _RunState:
     """Bookkeeping of one run that is not part of its result."""
 
     olen: int
+    deadline: float = float("inf")  # monotonic: the run's overall deadline
+    budget_s: float = 0.0
     out_chunks: dict[int, bytes] = field(default_factory=dict)
+    needs: int = 0
+    max_needs: int = 0
+    input_staged: bool = False
+
+    def until(self, t: float) -> float:
+        """``t`` capped by the overall deadline."""
+        return min(t, self.deadline)
 
 
 _run_ids = itertools.count(int(time.time()) % 1_000_000 * 100 + os.getpid() % 100)
@@ -343,8 +377,15 @@ class BoardSession:
                 break
         if hello is None:
             self._raise_no_hello()
+        assert hello is not None  # _raise_no_hello always raises
         try:
             info = BoardInfo.from_hello(hello)
+        except proto.LimitError as e:
+            raise ProtocolViolationError(
+                f"the board on {self.port} announced {e}",
+                hint="the firmware is not a working npubench harness (or the link garbles "
+                "it): rebuild and flash the harness from this npubench version",
+            ) from e
         except LineError as e:
             raise ProtocolMismatchError(
                 f"the board on {self.port} sent a HELLO without the fields of protocol "
@@ -402,6 +443,11 @@ class BoardSession:
         IncompleteRunError with ``require_complete``).
         """
         info = self.info or self.handshake()
+        if not 0 <= warmup <= proto.MAX_WARMUP:
+            raise BoardLinkError(
+                f"warmup={warmup} is outside 0..{proto.MAX_WARMUP}",
+                hint=f"use at most {proto.MAX_WARMUP} warm-up runs",
+            )
         if repeat < 1 or repeat > info.max_repeat:
             raise BoardLinkError(
                 f"repeat={repeat} is outside 1..{info.max_repeat} for {info.board}",
@@ -436,7 +482,11 @@ class BoardSession:
         self.link.stats = result.stats
         self.link.splitter.noise_bytes = 0
         state = _RunState(olen=info.output_bytes)
+        in_chunks = -(-info.input_bytes // proto.IN_CHUNK)
+        state.max_needs = in_chunks * proto.IN_RETRIES if spec == "host" else 0
         t0 = time.monotonic()
+        state.budget_s = self.timeouts.run_budget_s(info, repeat, spec == "host")
+        state.deadline = t0 + state.budget_s
         try:
             self._run_stream(result, state)
             self._fill_gaps(result, state)
@@ -465,8 +515,21 @@ class BoardSession:
             input=result.input_spec,
         )
 
+    def _overall_timeout(self, result: RunResult, state: _RunState) -> RunTimeoutError:
+        return RunTimeoutError(
+            f"the run on {self.port} passed its overall deadline of {state.budget_s:.1f} s "
+            f"({len(result.reps)}/{result.repeat} repetitions received)",
+            hint="the board kept sending lines without finishing the run (or repetitions are "
+            "slower than Timeouts allow): reset it and retry, or raise Timeouts.run_s",
+            partial=result,
+        )
+
     def _run_stream(self, result: RunResult, state: _RunState) -> None:
-        """Sends RUN and consumes the board's lines until DONE (or a fault)."""
+        """Sends RUN and consumes the board's lines until DONE (or a fault).
+
+        Only progress (the first ACK/INPUT, a NEED, a new REP or OUT chunk, DONE) extends the
+        silence deadline; nothing extends ``state.deadline``.
+        """
         t = self.timeouts
         accepted = False
         asked_done = False
@@ -474,8 +537,10 @@ class BoardSession:
         sends = 1
         deadline = time.monotonic() + t.ack_s
         while not result.done:
-            msg = self.link.next_message(deadline)
+            msg = self.link.next_message(state.until(deadline))
             if msg is None:
+                if time.monotonic() >= state.deadline:
+                    raise self._overall_timeout(result, state)
                 if not accepted:
                     if sends >= t.ack_tries:
                         raise RunTimeoutError(
@@ -497,10 +562,11 @@ class BoardSession:
                     deadline = time.monotonic() + t.line_s
                     continue
                 raise RunTimeoutError(
-                    f"the board on {self.port} went silent for {t.line_s:.1f} s during the run "
-                    f"({len(result.reps)}/{result.repeat} repetitions received)",
+                    f"the board on {self.port} sent nothing new for {t.line_s:.1f} s during the "
+                    f"run ({len(result.reps)}/{result.repeat} repetitions received)",
                     hint="if one repetition takes longer than that, raise Timeouts.line_s; "
-                    "otherwise the board hung or lost power: reset it and retry",
+                    "otherwise the board hung or lost power (or repeats old lines): reset it "
+                    "and retry",
                     partial=result,
                 )
             if msg.type == "HELLO" and not accepted:
@@ -520,10 +586,14 @@ class BoardSession:
                 continue
             if msg.type == "ACK" and msg.get("id") != str(result.run_id):
                 continue  # the late answer to an earlier run's re-sent RUN
-            if msg.type in ("ACK", "NEED", "INPUT", "REP", "OUT", "DONE"):
+            if msg.type not in ("ACK", "NEED", "INPUT", "REP", "OUT", "DONE"):
+                continue
+            progressed = self._handle_data(msg, result, state)
+            if msg.type == "ACK":
+                progressed = not accepted
+            if progressed or not accepted:
                 accepted = True
                 deadline = time.monotonic() + t.line_s
-            self._handle_data(msg, result, state)
         self._assemble_output(result, state)
 
     def _handle_err(self, msg: Message, result: RunResult) -> None:
@@ -553,54 +623,116 @@ class BoardSession:
         )
         raise BoardReportedError(code, text, hint=hint, partial=result)
 
-    def _handle_data(self, msg: Message, result: RunResult, state: _RunState) -> None:
+    def _violation(self, result: RunResult, what: str) -> ProtocolViolationError:
+        return ProtocolViolationError(
+            f"the board on {self.port} broke the protocol: {what} "
+            f"({len(result.reps)}/{result.repeat} repetitions received, kept)",
+            hint="the firmware and the host disagree on the protocol, or the firmware is "
+            "broken: rebuild and flash the harness from this npubench version",
+            partial=result,
+        )
+
+    def _handle_data(self, msg: Message, result: RunResult, state: _RunState) -> bool:
+        """Acts on one data line; True if it was progress (something new)."""
         try:
             if msg.type == "NEED":
-                off, n = msg.int("off"), msg.int("len")
-                if result.input_spec != "host" or off + n > len(result.input) or n <= 0:
-                    raise ProtocolMismatchError(
-                        f"the board asked for input bytes {off}..{off + n} that this run does "
-                        f"not send ({result.input_spec}, {len(result.input)} bytes)",
-                        hint="the firmware and the host disagree on the protocol: reflash",
-                        partial=result,
+                if result.input_spec != "host":
+                    raise self._violation(
+                        result,
+                        f"it asked for input bytes, but this run's input is {result.input_spec}",
+                    )
+                off = msg.bounded("off", 0, len(result.input) - 1)
+                n = msg.bounded("len", 1, min(proto.IN_CHUNK, len(result.input) - off))
+                state.needs += 1
+                if state.needs > state.max_needs:
+                    raise self._violation(
+                        result,
+                        f"{state.needs} NEED lines for an input of {len(result.input)} bytes "
+                        f"(at most {state.max_needs}: {proto.IN_RETRIES} per chunk)",
                     )
                 self.link.send("IN", off=off, data=result.input[off : off + n])
-            elif msg.type == "INPUT":
+                return True
+            if msg.type == "INPUT":
                 got = msg.hex32("crc")
                 want = proto.crc32(result.input)
-                if got != want or msg.int("len") != len(result.input):
+                size = msg.bounded("len", 0, proto.MAX_TENSOR_BYTES)
+                if got != want or size != len(result.input):
                     raise ProtocolMismatchError(
                         f"the board staged a different input (crc {got:08x}, host expects "
-                        f"{want:08x}, {result.input_spec})",
+                        f"{want:08x}, {size} of {len(result.input)} bytes, {result.input_spec})",
                         hint="the board's PRNG or input transfer disagrees with the host: "
                         "rebuild the firmware from this npubench version",
                         partial=result,
                     )
-            elif msg.type == "REP":
-                self._store_rep(msg, result)
-            elif msg.type == "OUT":
-                off = msg.int("off")
-                state.out_chunks[off] = bytes.fromhex(msg.get("data", "") or "")
-            elif msg.type == "DONE":
-                if msg.int("id") != result.run_id:
+                first = not state.input_staged
+                state.input_staged = True
+                return first
+            if msg.type == "REP":
+                return self._store_rep(msg, result)
+            if msg.type == "OUT":
+                return self._store_out(msg, result, state)
+            if msg.type == "DONE":
+                if msg.bounded("id", 0, proto.RUN_ID_MAX) != result.run_id:
                     # A DONE of an earlier run (e.g. answer to a stale GET): not ours.
-                    return
-                result.done = True
+                    return False
+                n = msg.bounded("n", 0, result.repeat)
+                olen = msg.bounded("olen", 0, proto.MAX_TENSOR_BYTES)
+                if olen != result.board.output_bytes:
+                    raise self._violation(
+                        result,
+                        f"DONE olen={olen}, but its HELLO announced "
+                        f"out={result.board.output_bytes}",
+                    )
                 result.output_crc = msg.hex32("ocrc")
-                state.olen = msg.int("olen")
+                state.olen = olen
+                result.done = True
+                if n < result.repeat:
+                    result.problems.append(f"the board reports {n} of {result.repeat} repetitions")
+                return True
+        except proto.LimitError as e:
+            raise self._violation(result, str(e)) from e
         except (LineError, ValueError):
             # A line with a good checksum but bad content: count it as a bad line.
             self.stats.bad_lines += 1
+        return False
 
-    def _store_rep(self, msg: Message, result: RunResult) -> None:
-        i = msg.int("i")
-        if 0 <= i < result.repeat and i not in result.reps:
-            result.reps[i] = Repetition(
-                index=i,
-                ticks=proto.rep_ticks(msg),
-                out_crc=msg.hex32("ocrc"),
-                post=int(msg.fields.get("post", "0")),
+    def _store_rep(self, msg: Message, result: RunResult) -> bool:
+        """Keeps a new repetition; True if it was new. Raises for values beyond the limits."""
+        try:
+            # Any index below the board's max_repeat is possible (a late line of an earlier,
+            # longer run); one beyond it is not.
+            i = msg.bounded("i", 0, result.board.max_repeat - 1)
+            ticks = proto.rep_ticks(msg)
+            out_crc = msg.hex32("ocrc")
+            post = (
+                msg.bounded("post", proto.POST_MIN, proto.POST_MAX) if "post" in msg.fields else 0
             )
+        except proto.LimitError as e:
+            raise self._violation(result, str(e)) from e
+        if i >= result.repeat or i in result.reps:
+            return False  # a line of an earlier run, or a repeat of one received: no progress
+        result.reps[i] = Repetition(index=i, ticks=ticks, out_crc=out_crc, post=post)
+        return True
+
+    def _store_out(self, msg: Message, result: RunResult, state: _RunState) -> bool:
+        olen = result.board.output_bytes
+        try:
+            off = msg.bounded("off", 0, olen - 1)
+        except proto.LimitError as e:
+            raise self._violation(result, str(e)) from e
+        if off % proto.OUT_CHUNK:
+            raise self._violation(result, f"OUT off={off} is not a multiple of {proto.OUT_CHUNK}")
+        text = msg.get("data", "") or ""
+        want = min(proto.OUT_CHUNK, olen - off)
+        if len(text) != 2 * want:
+            raise self._violation(
+                result, f"OUT off={off} carries {len(text) // 2} bytes, expected {want}"
+            )
+        data = bytes.fromhex(text)  # ValueError: not hex, a bad line
+        if state.out_chunks.get(off) == data:
+            return False
+        state.out_chunks[off] = data
+        return True
 
     def _assemble_output(self, result: RunResult, state: _RunState) -> None:
         olen = state.olen
@@ -613,13 +745,21 @@ class BoardSession:
         if result.output_crc is not None and proto.crc32(bytes(buf)) == result.output_crc:
             result.output = bytes(buf)
 
-    def _get(self, result: RunResult, want: Callable[[Message], bool], **fields: object) -> bool:
+    def _get(
+        self,
+        result: RunResult,
+        state: _RunState,
+        want: Callable[[Message], bool],
+        **fields: object,
+    ) -> bool:
         """Sends GET with retries until a message satisfying ``want`` arrives."""
         t = self.timeouts
         for _ in range(t.get_tries):
+            if time.monotonic() >= state.deadline:
+                return False
             self.stats.resend_requests += 1
             self.link.send("GET", **fields)
-            deadline = time.monotonic() + t.get_s
+            deadline = state.until(time.monotonic() + t.get_s)
             while (msg := self.link.next_message(deadline)) is not None:
                 if msg.type == "HELLO":
                     raise BoardResetError(
@@ -632,10 +772,16 @@ class BoardSession:
         return False
 
     def _fill_gaps(self, result: RunResult, state: _RunState) -> None:
-        """After DONE: GET every missing repetition and output chunk, a few times each."""
+        """After DONE: GET every missing repetition and output chunk, a few times each, until
+        the run's overall deadline (what is still missing then is reported lost)."""
         if not result.done:
             return
+        gave_up = False
         for i in result.missing:
+            if time.monotonic() >= state.deadline:
+                gave_up = True
+                result.problems.append(f"repetition {i} lost")
+                continue
 
             def is_rep(m: Message, i: int = i) -> bool:
                 if m.type == "REP" and m.get("i") == str(i):
@@ -643,24 +789,35 @@ class BoardSession:
                     return True
                 return False
 
-            if not self._get(result, is_rep, rep=i):
+            if not self._get(result, state, is_rep, rep=i):
                 result.problems.append(f"repetition {i} lost")
         if result.output is None:
             chunks = state.out_chunks
             for off in range(0, state.olen, proto.OUT_CHUNK):
                 if len(chunks.get(off, b"")) == min(proto.OUT_CHUNK, state.olen - off):
                     continue
+                if time.monotonic() >= state.deadline:
+                    gave_up = True
+                    break
 
                 def is_out(m: Message, off: int = off) -> bool:
                     if m.type == "OUT" and m.get("off") == str(off):
-                        chunks[off] = bytes.fromhex(m.get("data", "") or "")
+                        try:
+                            self._store_out(m, result, state)
+                        except ValueError:
+                            return False
                         return True
                     return False
 
-                self._get(result, is_out, out=off)
+                self._get(result, state, is_out, out=off)
             self._assemble_output(result, state)
             if result.output is None:
                 result.problems.append("output lost or its CRC does not match DONE")
+        if gave_up:
+            result.problems.append(
+                f"stopped re-requesting lost lines at the run's overall deadline "
+                f"({state.budget_s:.1f} s)"
+            )
         # A repetition's output digest differing from the final output means the model is
         # not deterministic or memory got corrupted: worth flagging, not hiding.
         if result.output_crc is not None:

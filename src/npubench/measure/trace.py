@@ -18,6 +18,12 @@ from the header and converted):
 
 Current without a voltage column needs ``voltage_v=`` (``--voltage``) to become power.
 
+Limits, checked before the file is parsed: at most ``MAX_TRACE_BYTES`` (1 GiB) and
+``MAX_SAMPLES`` sample lines (5 million: 50 s at 100 kS/s; ``max_samples=`` / ``--max-samples``
+raises it), a supply voltage in (0, ``MAX_VOLTAGE_V``], and a median time step of at least
+``MIN_STEP_MS`` (1 ns). Binary files, malformed CSV (NUL bytes, a field over the CSV field
+limit), NaN or infinite values and non-increasing time are refused naming the file and line.
+
 May import ``npubench.errors`` only.
 """
 
@@ -40,6 +46,18 @@ GAP_FACTOR = 5.0
 
 MIN_SAMPLES = 3
 """Fewer samples than this cannot make a trace (no step, no integral)."""
+
+MAX_TRACE_BYTES = 1 << 30
+"""A trace file larger than this (1 GiB) is refused before it is read."""
+
+MAX_SAMPLES = 5_000_000
+"""Sample lines parsed at most unless the caller raises the limit (``max_samples``)."""
+
+MAX_VOLTAGE_V = 60.0
+"""Highest supply voltage accepted (``--voltage``); MCU boards run at 1-12 V."""
+
+MIN_STEP_MS = 1e-6
+"""Smallest median time step (1 ns, 1 GS/s): no power analyser samples faster."""
 
 # Multipliers from a header unit to the trace's units (ms, mW, mA, V).
 _TIME_UNITS = {"s": 1e3, "ms": 1.0, "us": 1e-3, "µs": 1e-3, "μs": 1e-3, "ns": 1e-6}
@@ -291,12 +309,19 @@ def _error(path: Path, problem: str, hint: str, line: int | None = None) -> Meas
     return MeasurementError(f"{where}: {problem}", hint=hint, exit_code=ExitStatus.USAGE)
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, max_samples: int) -> str:
     if not path.is_file():
         raise MeasurementError(
             f"{path}: no such trace file",
             hint="check the path; traces are CSV exports",
             exit_code=ExitStatus.USAGE,
+        )
+    size = path.stat().st_size
+    if size > MAX_TRACE_BYTES:
+        raise _error(
+            path,
+            f"the file has {size:,} bytes, more than the {MAX_TRACE_BYTES:,} a trace may have",
+            "export only the part of the capture around the inference",
         )
     raw = path.read_bytes()
     if not raw.strip():
@@ -307,6 +332,14 @@ def _read_text(path: Path) -> str:
             "this is a binary file, not a CSV",
             "export the recording as CSV from the instrument's software (PPK2: Export → CSV; "
             "Otii: Export → CSV)",
+        )
+    lines = raw.count(b"\n")
+    if lines > max_samples + 100:
+        raise _error(
+            path,
+            f"the trace has {lines:,} lines, more than the limit of {max_samples:,} samples",
+            "export only the part of the capture around the inference, or raise the limit "
+            "with --max-samples N (max_samples=N); analysing it is slow",
         )
     try:
         return raw.decode("utf-8-sig")
@@ -336,14 +369,52 @@ def read_trace_csv(
     drop_nan: bool = False,
     allow_gaps: bool = False,
     min_samples: int = MIN_SAMPLES,
+    max_samples: int | None = None,
 ) -> PowerTrace:
     """Read a power trace from an instrument's CSV export (formats: see the module docstring).
 
     Refuses NaNs unless ``drop_nan``, gaps (a step > 5x the median step) unless ``allow_gaps``,
-    and unsorted or duplicate timestamps always, naming the file and line.
+    and unsorted or duplicate timestamps always, naming the file and line; and files beyond
+    the limits of the module docstring (``max_samples`` defaults to ``MAX_SAMPLES``).
     """
     path = Path(path)
-    text = _read_text(path)
+    limit = MAX_SAMPLES if max_samples is None else int(max_samples)
+    if limit < 1:
+        raise _error(path, f"max_samples must be at least 1, got {limit}", "give a positive limit")
+    check_voltage(voltage_v)
+    text = _read_text(path, limit)
+    try:
+        return _parse(path, text, voltage_v, drop_nan, allow_gaps, min_samples)
+    except csv.Error as e:
+        raise _error(
+            path,
+            f"not a valid CSV file ({e})",
+            "export the capture again as CSV (a binary or truncated file cannot be read)",
+        ) from None
+
+
+def check_voltage(voltage_v: float | None) -> None:
+    """A supply voltage is finite, above 0 and at most ``MAX_VOLTAGE_V`` (usage error)."""
+    if voltage_v is None:
+        return
+    ok = isinstance(voltage_v, int | float) and not isinstance(voltage_v, bool)
+    if not ok or not math.isfinite(voltage_v) or not 0 < voltage_v <= MAX_VOLTAGE_V:
+        raise MeasurementError(
+            f"supply voltage {voltage_v!r} V is out of range",
+            hint=f"give the board's supply in volts, above 0 and at most {MAX_VOLTAGE_V:g} "
+            "(e.g. --voltage 3.3)",
+            exit_code=ExitStatus.USAGE,
+        )
+
+
+def _parse(
+    path: Path,
+    text: str,
+    voltage_v: float | None,
+    drop_nan: bool,
+    allow_gaps: bool,
+    min_samples: int,
+) -> PowerTrace:
     lines = text.splitlines()
     # Skip leading blank and comment lines; remember the header's physical line number.
     header_at = 0
@@ -483,6 +554,13 @@ def read_trace_csv(
             line=int(line_array[i]),
         )
     median_step = float(np.median(steps))
+    if not median_step >= MIN_STEP_MS:
+        raise _error(
+            path,
+            f"the median time step is {median_step:g} ms, below {MIN_STEP_MS:g} ms (1 GS/s): "
+            "the time column's unit is wrong",
+            "check the time column's unit in the header (s, ms, us)",
+        )
     gaps = np.flatnonzero(steps > GAP_FACTOR * median_step)
     if gaps.size and not allow_gaps:
         i = int(gaps[0]) + 1
@@ -519,8 +597,15 @@ def load_trace(
     voltage_v: float | None = None,
     drop_nan: bool = False,
     allow_gaps: bool = False,
+    max_samples: int | None = None,
 ) -> PowerTrace:
     """A trace as given, or read from a CSV path."""
     if isinstance(source, PowerTrace):
         return source
-    return read_trace_csv(source, voltage_v=voltage_v, drop_nan=drop_nan, allow_gaps=allow_gaps)
+    return read_trace_csv(
+        source,
+        voltage_v=voltage_v,
+        drop_nan=drop_nan,
+        allow_gaps=allow_gaps,
+        max_samples=max_samples,
+    )

@@ -40,14 +40,32 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from npubench.errors import MeasurementError
+from npubench.errors import ExitStatus, MeasurementError
 from npubench.measure.trace import PowerTrace, load_trace
+
+DIRECTIONS: tuple[str, ...] = ("above", "both")
+NET_BASELINES: tuple[str, ...] = ("interpolate", "before", "after")
+MAX_K = 1000.0
+"""Thresholds above this many noise sigmas would find nothing in any real trace."""
+
+
+def _bad_param(name: str, value: Any, rule: str) -> MeasurementError:
+    return MeasurementError(
+        f"window-detector parameter {name}={value!r}: {rule}",
+        hint="see `npubench trace analyze --help` for each parameter's meaning",
+        exit_code=ExitStatus.USAGE,
+    )
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(frozen=True)
@@ -74,6 +92,36 @@ class DetectorParams:
     """Moving-average width applied before detection only (energy uses the raw samples)."""
     net_baseline: Literal["interpolate", "before", "after"] = "interpolate"
     """Which baseline net energy subtracts."""
+
+    def __post_init__(self) -> None:
+        """Every parameter in its range (a usage error, exit 2, naming it)."""
+        if not _finite(self.k_enter) or not 0 < self.k_enter <= MAX_K:
+            raise _bad_param(
+                "k_enter", self.k_enter, f"must be a number above 0, at most {MAX_K:g}"
+            )
+        if not _finite(self.k_exit) or not 0 <= self.k_exit <= self.k_enter:
+            raise _bad_param(
+                "k_exit",
+                self.k_exit,
+                f"must be a number from 0 to k_enter ({self.k_enter:g}): a window closes "
+                "below the level that opens it",
+            )
+        if not _finite(self.baseline_ms) or self.baseline_ms <= 0:
+            raise _bad_param("baseline_ms", self.baseline_ms, "must be a positive number of ms")
+        for name in ("min_duration_ms", "merge_gap_ms"):
+            value = getattr(self, name)
+            if value is not None and (not _finite(value) or value < 0):
+                raise _bad_param(name, value, "must be a non-negative number of ms")
+        for name in ("min_threshold_mw", "smooth_ms"):
+            value = getattr(self, name)
+            if not _finite(value) or value < 0:
+                raise _bad_param(name, value, "must be a non-negative finite number")
+        if self.direction not in DIRECTIONS:
+            raise _bad_param("direction", self.direction, f"use one of {', '.join(DIRECTIONS)}")
+        if self.net_baseline not in NET_BASELINES:
+            raise _bad_param(
+                "net_baseline", self.net_baseline, f"use one of {', '.join(NET_BASELINES)}"
+            )
 
     def resolved(self, period_ms: float) -> DetectorParams:
         """The parameters with the sample-rate-dependent defaults filled in."""
@@ -302,6 +350,19 @@ def detect_windows(trace: PowerTrace, params: DetectorParams | None = None) -> T
             hint="capture at least a few ms of idle before and after the activity",
         )
     period = trace.sample_period_ms
+    if not (math.isfinite(period) and period > 0 and math.isfinite(trace.duration_ms)):
+        raise MeasurementError(
+            f"{trace.source or 'the trace'}: its time axis is not usable (median step "
+            f"{period!r} ms, duration {trace.duration_ms!r} ms)",
+            hint="timestamps must be finite and strictly increasing",
+            exit_code=ExitStatus.USAGE,
+        )
+    if params.smooth_ms / period > len(trace):
+        raise _bad_param(
+            "smooth_ms",
+            params.smooth_ms,
+            f"is longer than the whole trace ({trace.duration_ms:g} ms)",
+        )
     params = params.resolved(period)
     assert params.min_duration_ms is not None and params.merge_gap_ms is not None
     t, p = trace.time_ms, trace.power_mw
@@ -424,6 +485,7 @@ def analyze_trace(
     voltage_v: float | None = None,
     drop_nan: bool = False,
     allow_gaps: bool = False,
+    max_samples: int | None = None,
     **params: Any,
 ) -> TraceAnalysis:
     """Load a trace (CSV path or PowerTrace) and find its active windows.
@@ -437,9 +499,17 @@ def analyze_trace(
         raise MeasurementError(
             f"unknown window-detector parameter(s): {', '.join(unknown)}",
             hint=f"known parameters: {', '.join(sorted(known))}",
+            exit_code=ExitStatus.USAGE,
         )
-    trace = load_trace(path_or_trace, voltage_v=voltage_v, drop_nan=drop_nan, allow_gaps=allow_gaps)
-    return detect_windows(trace, DetectorParams(**params))
+    detector = DetectorParams(**params)  # checked before the trace is read
+    trace = load_trace(
+        path_or_trace,
+        voltage_v=voltage_v,
+        drop_nan=drop_nan,
+        allow_gaps=allow_gaps,
+        max_samples=max_samples,
+    )
+    return detect_windows(trace, detector)
 
 
 def render_table(analysis: TraceAnalysis) -> Any:

@@ -1,6 +1,10 @@
 """Calibration and held-out evaluation samples for int8 post-training quantization.
 
-May import ``npubench.errors`` and ``npubench.cache`` (numpy only, no ML framework). Samples are
+May import ``npubench.errors``, ``npubench.cache`` and ``npubench.models.source`` (file size
+limits; numpy only, no ML framework). A ``.npy`` file larger than ``MAX_NPY_BYTES`` (2 GiB,
+``$NPUBENCH_MAX_FILE_MB`` overrides) is refused before it is read or hashed, and its header is
+checked against the file's size, so a header announcing a terabyte array is refused rather
+than allocated. Samples are
 float32 arrays of shape ``(N, *input_shape[1:])`` in the SOURCE layout (NCHW / NCW as PyTorch and
 ONNX see them); the quantizer permutes them to the TFLite layout itself. Samples come from a
 user ``.npy`` file or are synthetic (seeded). Calibration and evaluation samples are always
@@ -17,6 +21,7 @@ import numpy as np
 from npubench.cache import file_sha256
 from npubench.errors import CalibrationDataError
 
+MAX_NPY_BYTES = 2048 << 20
 MIN_CALIBRATION_SAMPLES = 8
 MIN_EVALUATION_SAMPLES = 2
 NPY_MAGIC = b"\x93NUMPY"
@@ -41,7 +46,53 @@ def calibration_source_id(path: Path | None) -> str:
             f"calibration file {path} does not exist",
             hint="pass the path of a .npy file of input samples, or omit it for synthetic samples",
         )
+    _check_size(path)
     return f"npy:{file_sha256(path)}"
+
+
+def _check_size(path: Path) -> None:
+    from npubench.errors import ModelError
+    from npubench.models.source import check_file_size
+
+    try:
+        check_file_size(path, "calibration file", MAX_NPY_BYTES)
+    except ModelError as e:
+        raise CalibrationDataError(e.message, hint=e.hint) from None
+
+
+def _check_header(path: Path) -> None:
+    """The .npy header's shape and dtype against the file's size, before anything is loaded."""
+    import numpy.lib.format as npy_format
+
+    try:
+        with open(path, "rb") as f:
+            version = npy_format.read_magic(f)
+            if version == (1, 0):
+                shape, _, dtype = npy_format.read_array_header_1_0(f)
+            else:
+                shape, _, dtype = npy_format.read_array_header_2_0(f)
+            offset = f.tell()
+    except (ValueError, OSError, EOFError, SyntaxError) as exc:
+        raise CalibrationDataError(
+            f"calibration file {path} has a malformed .npy header: {exc}",
+            hint="write the file again with numpy.save",
+        ) from None
+    if dtype.hasobject:
+        raise CalibrationDataError(
+            f"calibration file {path} holds Python objects, not numbers",
+            hint="save a float32 array of input samples with numpy.save",
+        )
+    count = 1
+    for d in shape:
+        count *= int(d)
+    need = count * dtype.itemsize
+    have = path.stat().st_size - offset
+    if need != have:
+        raise CalibrationDataError(
+            f"calibration file {path} is truncated or corrupt: its header announces shape "
+            f"{tuple(shape)} of {dtype} ({need:,} bytes) but the file holds {have:,}",
+            hint="write the file again with numpy.save",
+        )
 
 
 def synthetic_samples(input_shape: tuple[int, ...], count: int, seed: int) -> np.ndarray:
@@ -65,6 +116,8 @@ def load_npy_samples(path: Path, input_shape: tuple[int, ...]) -> np.ndarray:
             f"calibration file {path} is not a NumPy .npy file",
             hint="save the samples with numpy.save(path, array) (not .npz, .csv or pickle)",
         )
+    _check_size(path)
+    _check_header(path)
     try:
         data = np.load(path, allow_pickle=False)
     except ValueError as exc:
@@ -77,11 +130,16 @@ def load_npy_samples(path: Path, input_shape: tuple[int, ...]) -> np.ndarray:
             f"calibration file {path} is truncated or corrupt: {exc}",
             hint="write the file again with numpy.save",
         ) from exc
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, MemoryError) as exc:
         raise CalibrationDataError(
             f"calibration file {path} is truncated or corrupt: {exc}",
             hint="write the file again with numpy.save",
         ) from exc
+    if not isinstance(data, np.ndarray) or data.dtype.kind not in "biuf":
+        raise CalibrationDataError(
+            f"calibration file {path} does not hold a numeric array",
+            hint="save a float32 array of input samples with numpy.save",
+        )
     return check_samples(data, input_shape, origin=str(path))
 
 

@@ -165,18 +165,50 @@ def _run_worker(
 
 
 def check_int8_tflite(path: Path) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Check ``path`` is a full-integer model (int8 I/O, no float tensor); return I/O shapes."""
-    from ai_edge_litert.interpreter import Interpreter
+    """Check ``path`` is a full-integer model (int8 I/O, no float tensor); return I/O shapes.
 
-    interpreter = Interpreter(model_path=str(path))
-    ins, outs = interpreter.get_input_details(), interpreter.get_output_details()
+    A malformed file (a flatbuffer that does not verify, a tensor or operator name that is not
+    UTF-8 after a flipped byte, a file beyond ``source.MAX_MODEL_BYTES``) raises ``ModelError``.
+    """
+    from npubench.models.source import MAX_MODEL_BYTES, check_file_size, load_tflite
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"TFLite model {path} does not exist", hint="check the path")
+    check_file_size(path, "TFLite model", MAX_MODEL_BYTES)
+    interpreter, ins, outs, tensors = load_tflite(path)
+    try:
+        return _check_int8(path, interpreter, ins, outs, tensors)
+    except ModelError:
+        raise
+    except UnicodeDecodeError:
+        raise ModelError(
+            f"{path} is a corrupt TFLite model: an operator or tensor name is not UTF-8",
+            hint="the file was damaged (a flipped byte?): convert or copy the model again",
+        ) from None
+    except Exception as exc:
+        raise ModelError(
+            f"{path} is a truncated or corrupt TFLite model: {type(exc).__name__}: {exc}",
+            hint="convert the model again",
+        ) from exc
+
+
+def _check_int8(
+    path: Path, interpreter: Any, ins: list[Any], outs: list[Any], tensors: list[Any]
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    if len(ins) != 1 or len(outs) != 1:
+        raise ModelError(
+            f"{path.name} has {len(ins)} inputs and {len(outs)} outputs; npubench handles one "
+            "of each",
+            hint="convert a single-input, single-output model",
+        )
     io_types = [d["dtype"].__name__ for d in (*ins, *outs)]
     if any(t != "int8" for t in io_types):
         raise ModelError(
             f"{path.name}: input/output types are {io_types}, not int8",
             hint="convert with inference_input_type = inference_output_type = tf.int8",
         )
-    tensor_types = {t["index"]: t["dtype"].__name__ for t in interpreter.get_tensor_details()}
+    tensor_types = {t["index"]: t["dtype"].__name__ for t in tensors}
     float_ops = sorted(
         {
             op["op_name"]

@@ -17,12 +17,26 @@ ai-edge-litert are imported only when a spec needs them. Specs:
                                    every ``.py`` file of that folder is part of its hash
 
 Every failure a user can cause raises ``ModelError`` naming the problem, with a hint on the fix.
+That includes malformed files: a truncated or bit-flipped .onnx or .tflite (a tensor name that
+is not UTF-8, a flatbuffer that does not verify), and files too large to be a microcontroller
+model, refused from their size *before* they are read (``check_file_size``):
+
+- ``.onnx`` and ``.tflite`` (with an ONNX model's external data): ``MAX_MODEL_BYTES``, 512 MiB
+  (ONNX's own protobuf limit is 2 GiB; a model for an MCU NPU is a few MiB);
+- a ``.py`` model file: ``MAX_SOURCE_BYTES``, 16 MiB, and 64 MiB for all ``.py`` files beside
+  it (``MAX_SOURCE_FOLDER_BYTES``), which are hashed;
+- a checkpoint: ``MAX_CHECKPOINT_BYTES``, 2 GiB; calibration ``.npy`` files: 2 GiB
+  (``npubench.models.calibration``).
+
+``$NPUBENCH_MAX_FILE_MB`` (a number of MiB) replaces every one of these limits, for the rare
+legitimate file beyond them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import sys
 import uuid
 from collections.abc import Mapping
@@ -38,6 +52,44 @@ if TYPE_CHECKING:
 
 SourceKind = Literal["zoo", "pytorch", "onnx", "tflite-float", "tflite-int8"]
 TFLITE_IDENTIFIER = b"TFL3"  # flatbuffer file identifier at bytes 4..8 of every .tflite
+MIB = 1 << 20
+MAX_MODEL_BYTES = 512 * MIB
+MAX_SOURCE_BYTES = 16 * MIB
+MAX_SOURCE_FOLDER_BYTES = 64 * MIB
+MAX_CHECKPOINT_BYTES = 2048 * MIB
+SIZE_LIMIT_ENV = "NPUBENCH_MAX_FILE_MB"
+
+
+def size_limit(default: int) -> int:
+    """``default`` bytes, or ``$NPUBENCH_MAX_FILE_MB`` MiB when set (a usage error if not a
+    positive number)."""
+    raw = os.environ.get(SIZE_LIMIT_ENV, "").strip()
+    if not raw:
+        return default
+    try:
+        mib = float(raw)
+    except ValueError:
+        mib = float("nan")
+    if not mib > 0 or mib == float("inf"):
+        raise ModelError(
+            f"${SIZE_LIMIT_ENV}={raw!r} is not a positive number of MiB",
+            hint="unset it, or give the largest input file size in MiB (e.g. 4096)",
+        )
+    return int(mib * MIB)
+
+
+def check_file_size(path: Path, what: str, limit: int) -> int:
+    """The file's size; a ``ModelError`` if it exceeds ``size_limit(limit)``. Reads nothing."""
+    size = path.stat().st_size
+    allowed = size_limit(limit)
+    if size > allowed:
+        raise ModelError(
+            f"{what} {path} has {size / MIB:,.1f} MiB, more than the {allowed / MIB:,.0f} MiB "
+            "npubench reads (it was not read)",
+            hint="check that this is the right file; a model for a microcontroller is a few "
+            f"MiB. To read it anyway set {SIZE_LIMIT_ENV} to a larger number of MiB",
+        )
+    return size
 
 
 @dataclass(frozen=True)
@@ -134,7 +186,7 @@ def _resolve_zoo(name: str, checkpoint: Path | None) -> ModelSource:
     entry = get_entry(name)  # a family's entry is named by its canonical spec
     name = entry.name
     if checkpoint is not None:
-        _require_file(checkpoint, "checkpoint")
+        _require_file(checkpoint, "checkpoint", MAX_CHECKPOINT_BYTES)
     seed = 0
     digest = _hash_parts(
         b"zoo",
@@ -172,14 +224,15 @@ def _zoo_source_text() -> bytes:
 def _resolve_pytorch(
     path: Path, class_name: str, input_shape: tuple[int, ...] | None, checkpoint: Path | None
 ) -> ModelSource:
-    _require_file(path, "PyTorch model file")
+    _require_file(path, "PyTorch model file", MAX_SOURCE_BYTES)
+    _check_folder_sources(path)
     if input_shape is None:
         raise ModelError(
             f"PyTorch model {path}:{class_name} needs an input shape",
             hint="pass --input-shape, e.g. 1,3,32,32 (batch 1, NCHW)",
         )
     if checkpoint is not None:
-        _require_file(checkpoint, "checkpoint")
+        _require_file(checkpoint, "checkpoint", MAX_CHECKPOINT_BYTES)
     seed = 0
     module, local_files = _load_pytorch_module(path, class_name, checkpoint, seed)
     output_shape = _check_forward(module, input_shape, f"{path}:{class_name}")
@@ -202,6 +255,23 @@ def _resolve_pytorch(
         seed=seed,
         output_shape=output_shape,
     )
+
+
+def _check_folder_sources(path: Path) -> None:
+    """Every ``.py`` beside the model is hashed: their sizes are checked first."""
+    folder = path.resolve().parent
+    total = 0
+    for file in folder.glob("*.py"):
+        if file.is_file():
+            total += check_file_size(file, "Python file beside the model", MAX_SOURCE_BYTES)
+    allowed = size_limit(MAX_SOURCE_FOLDER_BYTES)
+    if total > allowed:
+        raise ModelError(
+            f"the .py files in {folder} total {total / MIB:,.1f} MiB, more than the "
+            f"{allowed / MIB:,.0f} MiB npubench hashes with a model file",
+            hint="put the model file in a folder of its own (with the modules it imports), or "
+            f"set {SIZE_LIMIT_ENV}",
+        )
 
 
 def _pytorch_source_text(path: Path, local_files: tuple[Path, ...]) -> bytes:
@@ -402,17 +472,62 @@ def _check_forward(
 # --- ONNX ----------------------------------------------------------------------------------
 
 
-def _resolve_onnx(path: Path, input_shape: tuple[int, ...] | None) -> ModelSource:
-    _require_file(path, "ONNX model")
+def _load_onnx(path: Path) -> Any:
+    """The ONNX model with its external data, each file's size checked before it is read."""
     import onnx
 
     try:
-        model = onnx.load(str(path))
+        model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf DecodeError and friends
         raise ModelError(
-            f"{path} is not a readable ONNX model (truncated, corrupt or another format): {exc}",
+            f"{path} is not a readable ONNX model (truncated, corrupt or another format): "
+            f"{_first_line(exc)}",
             hint="export the model again (torch.onnx.export) and check it with onnx.checker",
         ) from exc
+    try:
+        from onnx.external_data_helper import _get_all_tensors, uses_external_data
+
+        locations = set()
+        for tensor in _get_all_tensors(model):
+            if uses_external_data(tensor):
+                for entry in tensor.external_data:
+                    if entry.key == "location":
+                        locations.add(entry.value)
+        total = path.stat().st_size
+        for location in sorted(locations):
+            data = path.parent / location
+            if data.is_file():
+                total += data.stat().st_size
+        allowed = size_limit(MAX_MODEL_BYTES)
+        if total > allowed:
+            raise ModelError(
+                f"ONNX model {path} with its external data has {total / MIB:,.1f} MiB, more "
+                f"than the {allowed / MIB:,.0f} MiB npubench reads (the data was not read)",
+                hint=f"a model for a microcontroller is a few MiB; set {SIZE_LIMIT_ENV} to "
+                "read it anyway",
+            )
+        if locations:
+            onnx.load_external_data_for_model(model, str(path.parent))
+    except ModelError:
+        raise
+    except Exception as exc:
+        raise ModelError(
+            f"the external data of ONNX model {path} cannot be read: {_first_line(exc)}",
+            hint="keep the .data file(s) beside the .onnx file, as exported",
+        ) from exc
+    return model
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
+
+
+def _resolve_onnx(path: Path, input_shape: tuple[int, ...] | None) -> ModelSource:
+    _require_file(path, "ONNX model", MAX_MODEL_BYTES)
+    import onnx
+
+    model = _load_onnx(path)
     if len(model.graph.node) == 0 or len(model.graph.input) == 0:
         raise ModelError(
             f"{path} is not an ONNX model (no graph nodes or inputs)",
@@ -422,9 +537,21 @@ def _resolve_onnx(path: Path, input_shape: tuple[int, ...] | None) -> ModelSourc
         onnx.checker.check_model(model)
     except Exception as exc:
         raise ModelError(
-            f"{path} is not a valid ONNX model: {str(exc).splitlines()[0]}",
+            f"{path} is not a valid ONNX model: {_first_line(exc)}",
             hint="export the model again; if it uses external data, keep the .data file beside it",
         ) from exc
+    try:
+        return _onnx_source(path, model, input_shape)
+    except ModelError:
+        raise
+    except Exception as exc:  # a malformed field that passed the checker
+        raise ModelError(
+            f"{path} is a malformed ONNX model: {type(exc).__name__}: {_first_line(exc)}",
+            hint="export the model again (torch.onnx.export) and check it with onnx.checker",
+        ) from exc
+
+
+def _onnx_source(path: Path, model: Any, input_shape: tuple[int, ...] | None) -> ModelSource:
     initializers = {init.name for init in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in initializers]
     if len(inputs) != 1 or len(model.graph.output) != 1:
@@ -469,7 +596,7 @@ def _resolve_onnx(path: Path, input_shape: tuple[int, ...] | None) -> ModelSourc
 
 
 def _resolve_tflite(path: Path) -> ModelSource:
-    _require_file(path, "TFLite model")
+    _require_file(path, "TFLite model", MAX_MODEL_BYTES)
     with open(path, "rb") as f:
         head = f.read(8)
     if len(head) < 8 or head[4:8] != TFLITE_IDENTIFIER:
@@ -477,26 +604,14 @@ def _resolve_tflite(path: Path) -> ModelSource:
             f"{path} is not a TFLite model (no TFL3 flatbuffer identifier)",
             hint="give a .tflite file written by the TFLite converter",
         )
-    from ai_edge_litert.interpreter import Interpreter
-
-    try:
-        interpreter = Interpreter(model_path=str(path))
-        interpreter.allocate_tensors()
-    except Exception as exc:
-        raise ModelError(
-            f"{path} is a truncated or corrupt TFLite model: {str(exc).splitlines()[0]}",
-            hint="convert the model again",
-        ) from exc
-    ins, outs = interpreter.get_input_details(), interpreter.get_output_details()
+    _, ins, outs, tensors = load_tflite(path, allocate=True)
     if len(ins) != 1 or len(outs) != 1:
         raise ModelError(
             f"{path} has {len(ins)} inputs and {len(outs)} outputs; npubench handles one of each",
             hint="convert a single-input, single-output model",
         )
     float_tensors = [
-        t["name"]
-        for t in interpreter.get_tensor_details()
-        if t["dtype"].__name__ in ("float32", "float16", "float64")
+        t["name"] for t in tensors if t["dtype"].__name__ in ("float32", "float16", "float64")
     ]
     io_int8 = ins[0]["dtype"].__name__ == "int8" and outs[0]["dtype"].__name__ == "int8"
     kind: SourceKind = "tflite-int8" if io_int8 and not float_tensors else "tflite-float"
@@ -510,6 +625,35 @@ def _resolve_tflite(path: Path) -> ModelSource:
     )
 
 
+def load_tflite(path: Path, allocate: bool = False) -> tuple[Any, list[Any], list[Any], list[Any]]:
+    """(interpreter, input details, output details, tensor details) of a .tflite file.
+
+    A file the interpreter rejects, or whose tensor names or other fields are malformed (a
+    flipped byte in a name is not UTF-8), raises ``ModelError``, never the interpreter's own
+    exception.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        interpreter = Interpreter(model_path=str(path))
+        if allocate:
+            interpreter.allocate_tensors()
+        ins, outs = interpreter.get_input_details(), interpreter.get_output_details()
+        tensors = interpreter.get_tensor_details()
+    except UnicodeDecodeError as exc:
+        raise ModelError(
+            f"{path} is a corrupt TFLite model: a tensor or operator name is not UTF-8 "
+            f"(byte {exc.start} of a name is {exc.object[exc.start : exc.start + 1]!r})",
+            hint="the file was damaged (a flipped byte?): convert or copy the model again",
+        ) from None
+    except Exception as exc:
+        raise ModelError(
+            f"{path} is a truncated or corrupt TFLite model: {_first_line(exc)}",
+            hint="convert the model again",
+        ) from exc
+    return interpreter, ins, outs, tensors
+
+
 # --- helpers -------------------------------------------------------------------------------
 
 
@@ -521,13 +665,15 @@ def _check_given_shape(source: ModelSource, shape: tuple[int, ...] | None, why: 
         )
 
 
-def _require_file(path: Path, what: str) -> None:
+def _require_file(path: Path, what: str, max_bytes: int | None = None) -> None:
     if not path.exists():
         raise ModelError(f"{what} {path} does not exist", hint="check the path")
     if not path.is_file():
         raise ModelError(f"{what} {path} is not a file", hint="give the path of a file")
     if path.stat().st_size == 0:
         raise ModelError(f"{what} {path} is empty", hint="write or copy the file again")
+    if max_bytes is not None:
+        check_file_size(path, what, max_bytes)
 
 
 def _normalise_shape(shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -41,6 +41,7 @@ MODEL_GROUPS: dict[str, tuple[str, ...]] = {
 ETHOS_U_BOARDS: tuple[str, ...] = ("hx-we2", "alif-e7-hp", "alif-e7-he", "corstone-300")
 OPTIMISE_MODES: tuple[str, ...] = ("Performance", "Size")
 FRONTENDS: tuple[str, ...] = ("tflite", "executorch", "onnx")
+CPU_KERNEL_BASES: tuple[str, ...] = ("deployed", "npubench-c")
 
 
 def _quiet(_: str) -> None:
@@ -63,6 +64,8 @@ class BenchOptions:
     # --toolchain-option NAME.KEY=VALUE: {toolchain: {key: value}}, options beyond --optimise
     # (each validated by its toolchain when it runs)
     toolchain_options_given: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cpu_kernels: str = "deployed"  # the CPU kernel basis: "deployed" or "npubench-c"
+    cpu_only: bool = False  # every layer on the board's CPU, no toolchain
 
     def __post_init__(self) -> None:
         if self.optimise not in OPTIMISE_MODES:
@@ -78,6 +81,11 @@ class BenchOptions:
 
             for name in self.toolchain_options_given:
                 get_toolchain(name)  # an unknown name is a usage error with suggestions
+        if self.cpu_kernels not in CPU_KERNEL_BASES:
+            raise UsageError(
+                f"unknown --cpu-kernels {self.cpu_kernels!r}",
+                f"use one of {', '.join(CPU_KERNEL_BASES)}",
+            )
         if self.frontend is not None and self.frontend not in FRONTENDS:
             raise UsageError(
                 f"unknown --frontend {self.frontend!r}", f"use one of {', '.join(FRONTENDS)}"
@@ -95,6 +103,8 @@ class BenchOptions:
             "toolchain": self.toolchain,
             "frontend": self.frontend,
             "toolchain_options": {k: dict(v) for k, v in self.toolchain_options_given.items()},
+            "cpu_kernels": self.cpu_kernels,
+            "cpu_only": self.cpu_only,
         }
 
     def toolchain_options(self, toolchain: Toolchain) -> dict[str, Any]:
@@ -198,6 +208,21 @@ def prepare(spec: str, options: BenchOptions, progress: Progress = _quiet) -> Pr
         analysis = analyze_tflite(prepared.int8_tflite)
     timings["analysis_s"] = time.perf_counter() - t0
     return PreparedBundle(prepared=prepared, analysis=analysis, timings_s=timings, spec=spec)
+
+
+def analyze_float(
+    spec: str,
+    input_shape: tuple[int, ...] | None = None,
+    checkpoint: Path | None = None,
+) -> GraphAnalysis:
+    """The model's layer table from its float graph, without quantizing (the analytical path):
+    shapes, MACs, and the int8 sizes they imply (``analysis.onnx_graph``)."""
+    from npubench.analysis.onnx_graph import analyze_onnx
+    from npubench.models.analytical import analytical_onnx
+    from npubench.models.source import resolve_source
+
+    source = resolve_source(spec, input_shape=input_shape, checkpoint=checkpoint)
+    return analyze_onnx(*analytical_onnx(source))
 
 
 def compile_input(bundle: PreparedBundle, options: BenchOptions) -> CompileInput:
@@ -320,6 +345,8 @@ def predict_on(
         fit=fit,
         postprocess=bundle.prepared.postprocess,
         model=bundle.prepared.name,
+        cpu_kernels=options.cpu_kernels,
+        cpu_only=options.cpu_only,
     )
     skeleton = result_skeleton(bundle, board, options)
     result.fidelity = skeleton.fidelity
@@ -351,7 +378,7 @@ def calibrated_report(
 
 def bench_on(bundle: PreparedBundle, board: Board, options: BenchOptions) -> list[BenchResult]:
     """Compiled figures where a toolchain is installed, and the prediction built on them."""
-    toolchains = available_toolchains(board, options)
+    toolchains = [] if options.cpu_only else available_toolchains(board, options)
     if not toolchains:
         return [predict_on(bundle, board, options)]
     report = compile_report(bundle, board, options, toolchains[0])

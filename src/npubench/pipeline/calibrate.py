@@ -61,10 +61,9 @@ def _int8_analysis(spec: str) -> tuple[GraphAnalysis, Path]:
 
 
 def _float_analysis(spec: str) -> GraphAnalysis:
-    from npubench.models.analytical import analyze_source
-    from npubench.models.source import resolve_source
+    from npubench.pipeline import analyze_float
 
-    return analyze_source(resolve_source(spec))
+    return analyze_float(spec)
 
 
 def _with_bandwidth(board: Board, memory: str, value: float) -> Board:
@@ -315,7 +314,12 @@ def _files_for(run: CalibrationRun) -> dict[str, dict[str, Any]]:
                 "params": {
                     k: entry(val, "fit", on)
                     for k, val in v.fit.values.items()
-                    if not k.startswith("core_factor_")
+                    if not k.startswith(("core_factor_", "core_class_factor_"))
+                },
+                "core_class_factors": {
+                    k.removeprefix("core_class_factor_"): entry(val, "fit", on)
+                    for k, val in v.fit.values.items()
+                    if k.startswith("core_class_factor_")
                 },
                 "core_factors": {
                     k.removeprefix("core_factor_"): entry(val, "fit", on)
@@ -342,7 +346,9 @@ def _files_for(run: CalibrationRun) -> dict[str, dict[str, Any]]:
                 )
             }
         else:
-            base = NpuBoard(board).params_for(load_params(group_cases[0].board), values)
+            base = NpuBoard(board).params_for(
+                load_params(group_cases[0].board, fitted=False), values
+            )
             scale = values.pop("util_scale", None)
             if scale is not None:
                 for cls in ("conv", "depthwise", "fully_connected", "pool"):

@@ -24,11 +24,14 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from pydantic import Field
+
 from npubench.analysis.graph_types import LayerInfo
 from npubench.analysis.layer_keys import FREE_OPS, PER_MAC_CLASSES, op_class
 from npubench.data import read_packaged_toml
 from npubench.errors import NpubenchError
 from npubench.predict.uncertainty import Spread
+from npubench.sourced import Figure, SourcedFile, parse_sourced
 
 GENERIC_CORE = "generic"
 
@@ -75,7 +78,15 @@ class CpuCostTable:
         return Spread("factor", self.assumption_factor, entry.source)
 
 
+class CostTableFile(SourcedFile):
+    """The schema of cpu_cost.toml: per-core rows of op-class figures, each from a source."""
+
+    cores: dict[str, dict[str, Figure]]
+    uncertainty: dict[str, Figure] = Field(default_factory=dict)
+
+
 def _parse(data: dict[str, Any]) -> CpuCostTable:
+    parse_sourced(CostTableFile, data, "cpu_cost.toml", CpuCostError)
     sources: dict[str, dict[str, str]] = data.get("sources", {})
     rows: dict[str, dict[str, CostEntry]] = {}
     for core, table in data.get("cores", {}).items():
@@ -129,10 +140,18 @@ class DeployedKernels:
 
     class_factors: dict[str, float]
     core_factors: dict[str, float]  # normalised core name -> factor, for cores with data
+    core_class_factors: dict[str, dict[str, float]]  # core -> op class -> factor (with data)
     op_overhead_cycles: float | None  # None: the cost table's per-core layer_overhead
     spread: Spread  # on a core the fit saw
     extrapolated_spread: Spread  # on a core it did not see
     basis: str  # what the basis is and what it was calibrated on
+
+    def class_factor(self, core: str, cls: str) -> float:
+        """The shared factor of an op class times this core's own for it (1 if unfitted)."""
+        from npubench.targets.cpi import normalise_core
+
+        own = self.core_class_factors.get(normalise_core(core), {}).get(cls, 1.0)
+        return self.class_factors.get(cls, 1.0) * own
 
     def core_factor(self, core: str) -> tuple[float, bool]:
         from npubench.targets.cpi import normalise_core
@@ -186,7 +205,7 @@ def deployed_cycles(
     else:
         cls, work = layer_work(layer)
         cycles = (
-            table.entry(core, cls).value * work * kernels.class_factors.get(cls, 1.0) * factor
+            table.entry(core, cls).value * work * kernels.class_factor(core, cls) * factor
             + overhead
         )
     spread = kernels.spread if seen else kernels.extrapolated_spread
@@ -249,11 +268,17 @@ def parse_deployed(data: dict[str, Any] | None) -> DeployedKernels:
         for core, entry in data.get("core_factors", {}).items()
         if isinstance(entry, dict)
     }
+    core_classes: dict[str, dict[str, float]] = {}
+    for key, entry in data.get("core_class_factors", {}).items():
+        core, _, cls = key.partition(":")
+        if isinstance(entry, dict) and cls:
+            core_classes.setdefault(core, {})[cls] = float(entry["value"])
     seen = unc.get("fitted_core", {"kind": "factor", "value": 3.0})
     unseen = unc.get("unseen_core", {"kind": "factor", "value": 3.0})
     return DeployedKernels(
         class_factors=classes,
         core_factors=cores,
+        core_class_factors=core_classes,
         op_overhead_cycles=value("op_overhead_cycles", None),
         spread=Spread(seen["kind"], float(seen["value"]), str(seen.get("source", ""))),
         extrapolated_spread=Spread(
@@ -269,16 +294,24 @@ def parse_deployed(data: dict[str, Any] | None) -> DeployedKernels:
 
 
 @cache
-def load_deployed_kernels() -> DeployedKernels:
+def load_deployed_kernels(fitted: bool = True) -> DeployedKernels:
     """The deployed basis: the hand-written defaults, overridden by what ``npubench calibrate``
-    fitted (``cpu_deployed.fitted.toml``, the user's before the shipped one)."""
+    fitted (``cpu_deployed.fitted.toml``, the user's before the shipped one) unless
+    ``fitted=False`` (what calibration starts from)."""
     from npubench.predict.parameters import FITTED_SUFFIX, read_params_file
 
     base = read_params_file(DEPLOYED_FILE) or {}
-    fitted = read_params_file(DEPLOYED_FILE + FITTED_SUFFIX) or {}
+    fitted_data = (read_params_file(DEPLOYED_FILE + FITTED_SUFFIX) or {}) if fitted else {}
     merged: dict[str, Any] = {}
-    for key in ("meta", "params", "core_factors", "uncertainty", "validation"):
-        merged[key] = {**base.get(key, {}), **fitted.get(key, {})}
+    for key in (
+        "meta",
+        "params",
+        "core_factors",
+        "core_class_factors",
+        "uncertainty",
+        "validation",
+    ):
+        merged[key] = {**base.get(key, {}), **fitted_data.get(key, {})}
     return parse_deployed(merged)
 
 

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from npubench.analysis.graph_types import LayerInfo
 from npubench.analysis.layer_keys import (
@@ -55,7 +57,54 @@ def _rate(entry: dict[str, Any]) -> Rate:
     return Rate(str(entry["per"]), float(entry["instructions"]), int(entry.get("layers", 0)))
 
 
+class _Loose(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class CountedModel(_Loose):
+    model: str
+    core: str
+    machine: str
+    model_sha256: str
+    elf_sha256: str
+    inference_instructions: int = Field(ge=0)
+
+
+class CountedLayer(_Loose):
+    core: str
+    op: str
+    shape: str
+    instructions: float = Field(ge=0)
+
+
+class CountRate(_Loose):
+    core: str
+    kind: Literal["op", "class"]
+    key: str
+    per: Literal["mac", "element"]
+    instructions: float = Field(ge=0)
+
+
+class CountsFile(BaseModel):
+    """The schema of cpu_counts.toml: counts npubench measured itself (QEMU TCG plugin), with
+    the provenance of the run that measured them (no external source: the file is the
+    measurement)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    provenance: dict[str, Any]
+    models: list[CountedModel] = Field(default_factory=list)
+    layers: list[CountedLayer] = Field(default_factory=list)
+    rates: list[CountRate] = Field(default_factory=list)
+
+
 def parse_counts(data: dict[str, Any]) -> CountTable:
+    try:
+        CountsFile.model_validate({"provenance": {}, **data})
+    except ValidationError as e:
+        raise CpuCountsError(
+            f"cpu_counts.toml is malformed: {e.errors()[0]['loc']}: {e.errors()[0]['msg']}",
+            "regenerate it with benchmarks/cgen_icount.py --record",
+        ) from e
     try:
         exact = {
             (normalise_core(r["core"]), r["op"], r["shape"]): float(r["instructions"])

@@ -87,9 +87,11 @@ def _verdict(result: FamilyResult, analysis: GraphAnalysis) -> tuple[bool, str]:
     return False, f"does not fit: {problems[0]}{more}"
 
 
-def check_fit(analysis: GraphAnalysis, board: Board) -> FitReport:
-    """Check that ``analysis`` runs on ``board``: placement, memory use and a verdict."""
-    result = rules_for(board.family)(analysis, board)
+def check_fit(analysis: GraphAnalysis, board: Board, family: str | None = None) -> FitReport:
+    """Check that ``analysis`` runs on ``board``: placement, memory use and a verdict.
+
+    ``family`` applies another family's rules (``"cpu"``: every layer on the board's CPU)."""
+    result = rules_for(family or board.family)(analysis, board)
     fits, verdict = _verdict(result, analysis)
     return FitReport(
         target=board.name,

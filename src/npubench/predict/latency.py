@@ -24,6 +24,7 @@ predict.uncertainty and predict.fit (its shared board and placement helpers).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -162,6 +163,10 @@ class NpuRates:
     data_latency_us: float
 
 
+def _scaled(value: float | None, factor: float) -> float | None:
+    return None if value is None else value * factor
+
+
 def npu_rates(board: Board, params: ParamSet, clocks: Clocks, mems: NpuMemories) -> NpuRates:
     assert board.npu is not None and clocks.npu_mhz is not None
     streamed = bool(params.value("weights_streamed", 1.0))
@@ -174,7 +179,10 @@ def npu_rates(board: Board, params: ParamSet, clocks: Clocks, mems: NpuMemories)
         kernel_granule=params.value("kernel_granule", 1.0),
         elementwise_per_cycle=params.value("elementwise_elements_per_cycle"),
         overhead_us=params.value("layer_overhead_cycles", 0.0) / clocks.npu_mhz,
-        weight_bytes_per_us=bytes_per_us(mems.weights, clocks) if streamed else None,
+        weight_bytes_per_us=_scaled(
+            bytes_per_us(mems.weights, clocks) if streamed else None,
+            params.value("weights_bandwidth_scale", 1.0),
+        ),
         weight_latency_us=latency_us(mems.weights, clocks) if streamed else 0.0,
         data_bytes_per_us=bytes_per_us(mems.data, clocks),
         data_latency_us=latency_us(mems.data, clocks),
@@ -409,7 +417,11 @@ def predict_inference(
     instead).
     """
     where = placement_by_index(placement)
-    core = board.cpu.core
+    core, parallel, fallback_clocks = board.cpu.core, 1, clocks
+    if board.npu is not None and board.npu.fallback_core and clocks.npu_mhz:
+        # The chip's own cores beside the NPU take its fallback layers, at the NPU's clock.
+        core, parallel = board.npu.fallback_core, board.npu.fallback_cores
+        fallback_clocks = dataclasses.replace(clocks, cpu_mhz=clocks.npu_mhz)
     layer_us: list[tuple[int, str, str, float]] = []
     cpu_us = cpu_lo = cpu_hi = 0.0
     cpu_bases: dict[str, int] = {}
@@ -422,7 +434,8 @@ def predict_inference(
             npu_raw_us += us
             place = "npu"
         else:
-            us, lo, hi, basis = _cpu_layer(layer, core, clocks, cpu_kernels, kernels)
+            us, lo, hi, basis = _cpu_layer(layer, core, fallback_clocks, cpu_kernels, kernels)
+            us, lo, hi = us / parallel, lo / parallel, hi / parallel
             cpu_us, cpu_lo, cpu_hi = cpu_us + us, cpu_lo + lo, cpu_hi + hi
             cpu_bases[basis] = cpu_bases.get(basis, 0) + 1
             place = where.get(layer.index, "cpu") if npu_board else "cpu"

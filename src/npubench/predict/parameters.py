@@ -11,6 +11,7 @@ on. Every file is read once per process.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -18,13 +19,15 @@ from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from platformdirs import user_data_dir
+from pydantic import ConfigDict, Field, field_validator
 
 from npubench.data import read_packaged_toml
 from npubench.errors import NpubenchError
 from npubench.predict.uncertainty import Spread
+from npubench.sourced import Sourced, SourcedFile, parse_sourced
 
 if TYPE_CHECKING:
     from npubench.targets.schema import Board
@@ -138,20 +141,55 @@ def packaged_params_file(name: str) -> dict[str, Any] | None:
     return read_packaged_toml("npubench.predict", f"params/{name}.toml", PredictError, True)
 
 
+class ParamEntry(Sourced):
+    """One parameter: a finite number from a declared source (fitted ones say on what)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    value: float
+
+    @field_validator("value")
+    @classmethod
+    def _finite_value(cls, v: float) -> float:
+        if not math.isfinite(v):
+            raise ValueError("must be a finite number")
+        return v
+
+
+class SpreadEntry(Sourced):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    kind: Literal["relative", "factor"]
+    value: float = Field(ge=0)
+
+
+class ParamsFile(SourcedFile):
+    """The schema every params file (hand-written or fitted) validates against on load."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    meta: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, ParamEntry] = Field(default_factory=dict)
+    uncertainty: dict[str, SpreadEntry] = Field(default_factory=dict)
+    power: dict[str, ParamEntry] = Field(default_factory=dict)
+    memory_overrides: dict[str, dict[str, ParamEntry]] = Field(default_factory=dict)
+    core_factors: dict[str, ParamEntry] = Field(default_factory=dict)
+    core_class_factors: dict[str, ParamEntry] = Field(default_factory=dict)
+    validation: dict[str, Any] = Field(default_factory=dict)
+    vela_cycles: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+def validate_params_data(data: dict[str, Any], name: str) -> ParamsFile:
+    """Validate one params file; errors name the file and the field."""
+    return parse_sourced(ParamsFile, data, f"params file {name}.toml", PredictError)
+
+
 def parse_params_data(
     data: dict[str, Any], name: str
 ) -> tuple[dict[str, Param], dict[str, Spread], dict[str, Param], dict[str, Any]]:
-    """Params, spreads, power levels and meta of one params file, sources checked."""
-    sources: dict[str, dict[str, Any]] = data.get("sources", {})
+    """Params, spreads, power levels and meta of one params file, validated (schema, sources)."""
+    checked = validate_params_data(data, name)
+    sources = {k: v.model_dump() for k, v in checked.sources.items()}
 
     def kind_of(where: str, entry: dict[str, Any]) -> str:
-        src = entry.get("source")
-        if src not in sources:
-            raise PredictError(
-                f"params file {name}.toml: {where} cites undeclared source {src!r}",
-                "declare it under [sources]",
-            )
-        return str(sources[src].get("kind", ""))
+        return str(sources[entry["source"]].get("kind", ""))
 
     params: dict[str, Param] = {}
     for key, entry in data.get("params", {}).items():
@@ -233,15 +271,17 @@ def build_param_set(
 
 
 @cache
-def _load_params(board_name: str, family: str) -> ParamSet:
-    names = [
-        "common",
-        f"common{FITTED_SUFFIX}",
-        family,
-        f"{family}{FITTED_SUFFIX}",
-        board_name,
-        f"{board_name}{FITTED_SUFFIX}",
-    ]
+def _load_params(board_name: str, family: str, fitted: bool = True) -> ParamSet:
+    names = ["common", family, board_name]
+    if fitted:
+        names = [
+            "common",
+            f"common{FITTED_SUFFIX}",
+            family,
+            f"{family}{FITTED_SUFFIX}",
+            board_name,
+            f"{board_name}{FITTED_SUFFIX}",
+        ]
     return build_param_set(board_name, family, [(n, read_params_file(n)) for n in names])
 
 
@@ -275,6 +315,8 @@ def calibrated_board(board: Board) -> Board:
     return board.model_copy(update={"memories": memories, "sources": sources})
 
 
-def load_params(board: Board) -> ParamSet:
-    """The merged parameters for ``board`` (cached per board name and family)."""
-    return _load_params(board.name, board.family)
+def load_params(board: Board, fitted: bool = True) -> ParamSet:
+    """The merged parameters for ``board`` (cached per board name and family). ``fitted=False``
+    leaves out every fitted file: the parameters before calibration, which calibration starts
+    from (so that a refit never sees its own previous output)."""
+    return _load_params(board.name, board.family, fitted)

@@ -22,7 +22,7 @@ from npubench import STAGES
 from npubench.analysis.graph_types import GraphAnalysis, LayerInfo
 from npubench.predict.fit import FitReport, check_fit
 from npubench.predict.latency import LatencyPrediction, predict_latency, resolve_clocks
-from npubench.predict.parameters import PredictError, load_params
+from npubench.predict.parameters import ParamSet, PredictError, load_params
 from npubench.predict.power import power_levels, predict_energy
 from npubench.predict.rules.base import has_npu
 from npubench.schema import BenchResult, LayerPlacement, MemoryUse
@@ -136,6 +136,41 @@ def _compiled_cycles(report: CompileReport, npu_mhz: float | None) -> float | No
     return None
 
 
+BASIS_KINDS = ("calibrated", "calibrated-family", "datasheet", "assumption")
+
+
+def basis_of(
+    board: Board, params: ParamSet, cpu_kernels: str, cpu_only: bool
+) -> tuple[str, str, dict[str, Any]]:
+    """What a prediction for ``board`` rests on: (kind, sentence, cross-validated error).
+
+    kind is "calibrated" (fitted on this board's or this core's own measurements),
+    "calibrated-family" (fitted on other boards of the family: the out-of-board error applies),
+    "datasheet" (the board file's figures and the family's assumed parameters) or "assumption"
+    (hand-set cost figures).
+    """
+    from npubench.predict.cpu_cost import load_deployed_kernels
+
+    if board.has_npu and not cpu_only:
+        if params.calibrated:
+            return "calibrated", params.basis, dict(params.validation)
+        return "datasheet", params.basis, {}
+    if cpu_kernels != "deployed":
+        return "assumption", "npubench's own C kernels (instruction counts x CPI)", {}
+    kernels = load_deployed_kernels()
+    fitted = "calibrated on" in kernels.basis
+    if not fitted:
+        return "assumption", kernels.basis, {}
+    _, seen = kernels.core_factor(board.cpu.core)
+    if seen:
+        return "calibrated", kernels.basis, {}
+    return (
+        "calibrated-family",
+        f"{kernels.basis}; {board.cpu.core} itself not measured: the out-of-board error applies",
+        {},
+    )
+
+
 def _round(x: float) -> float:
     """Six significant digits: predictions do not deserve more."""
     if x == 0 or not math.isfinite(x):
@@ -151,10 +186,20 @@ def predict(
     fit: FitReport | None = None,
     postprocess: str | None = None,
     model: str = "",
+    cpu_kernels: str = "deployed",
+    cpu_only: bool = False,
 ) -> BenchResult:
-    """Predicted five-stage latency, power, energy and memory of ``analysis`` on ``board``."""
+    """Predicted five-stage latency, power, energy and memory of ``analysis`` on ``board``.
+
+    ``cpu_kernels`` names the CPU kernel basis (``cpu_cost``: "deployed" or "npubench-c");
+    ``cpu_only`` runs every layer on the board's CPU (the study's NPU-versus-its-own-CPU
+    comparison): no toolchain report is used and the fit is the CPU runtime's.
+    """
     params = load_params(board)
     clocks = resolve_clocks(board, clock_mhz)
+    if cpu_only:
+        compiled = None
+        fit = check_fit(analysis, board, family="cpu")
     result = BenchResult(
         model=model or analysis.model_sha256[:12], target=board.name, kind="predicted"
     )
@@ -163,10 +208,15 @@ def predict(
     result.fit = dict(fit.memory)
     result.placement = list(fit.placement)
     result.memory = _memory_totals(board, fit.memory)
+    kind, basis_text, cv = basis_of(board, params, cpu_kernels, cpu_only)
     details: dict[str, Any] = {
         "prediction_model_version": PREDICTION_MODEL_VERSION,
         "calibrated": params.calibrated,
-        "basis": params.basis,
+        "basis": basis_text,
+        "basis_kind": kind,
+        "cross_validated": cv,
+        "cpu_kernels": cpu_kernels,
+        "cpu_only": cpu_only,
         "params_files": list(params.files),
         "clocks_mhz": {"cpu": clocks.cpu_mhz, "npu": clocks.npu_mhz},
         "fit_notes": list(fit.notes),
@@ -248,6 +298,7 @@ def predict(
         compiled_cycles=compiled_cycles,
         postprocess=postprocess,
         params=params,
+        cpu_kernels=cpu_kernels,
     )
     _fill_latency(result, latency)
     levels = power_levels(board, params, clocks.ratio)

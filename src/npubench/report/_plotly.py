@@ -1,8 +1,12 @@
 """Plotly figure specifications (plain ``{"data", "layout"}`` dicts) for the HTML report.
 
-Each builder turns one view from ``_views`` into the JSON plotly.js draws; ``plotly_js()``
-returns plotly.js itself for inlining, so the report needs neither a server nor the network.
-Sizes fit an A4 page (680 px ≈ 180 mm at 96 dpi) so printed figures are not cut.
+Each builder turns one planned figure (``_views.FigurePlan``: its view, title and caption) into
+the JSON plotly.js draws; ``BUILDERS`` maps every figure kind to its builder, so a figure added
+to the plan without a plotly builder fails the tests. ``plotly_js()`` returns plotly.js itself
+for inlining, so the report needs neither a server nor the network. Sizes fit an A4 page
+(680 px ≈ 180 mm at 96 dpi) so printed figures are not cut. Every name that comes from a
+result (model, board, option) is HTML-escaped: plotly decodes entities back to text, so a
+model named ``<b>x</b>`` shows as typed and never as markup.
 
 May import ``npubench``, ``npubench.errors`` and ``npubench.report._views``; ``plotly`` (the
 Python package, only for its bundled plotly.js).
@@ -10,9 +14,11 @@ Python package, only for its bundled plotly.js).
 
 from __future__ import annotations
 
+import html
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from npubench import STAGES
@@ -34,6 +40,7 @@ class PlotSpec:
     layout: dict[str, Any]
 
 
+@cache
 def plotly_js() -> str:
     """The plotly.js bundle shipped inside the ``plotly`` package (no CDN)."""
     try:
@@ -43,7 +50,7 @@ def plotly_js() -> str:
             "the HTML report needs the plotly package (it inlines plotly.js)",
             "pip install plotly (it is a dependency of npubench)",
         ) from e
-    return get_plotlyjs()
+    return str(get_plotlyjs())
 
 
 def plotly_version() -> str:
@@ -55,9 +62,14 @@ def plotly_version() -> str:
         return "?"
 
 
+def _t(text: object) -> str:
+    """A name as plotly text: entities, so plotly shows it as typed and never as markup."""
+    return html.escape(str(text), quote=False)
+
+
 def _layout(title: str, height: int = 380, **extra: Any) -> dict[str, Any]:
     layout: dict[str, Any] = {
-        "title": {"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 14}},
+        "title": {"text": _t(title), "x": 0.01, "xanchor": "left", "font": {"size": 14}},
         "width": WIDTH_PX,
         "height": height,
         "font": FONT,
@@ -85,6 +97,15 @@ def _axis(title: str, **extra: Any) -> dict[str, Any]:
     return axis
 
 
+_LOG = {"type": "log", "dtick": 1}  # label decades only: 2s and 5s clutter a small figure
+
+
+def _latency_axis(title: str, log: bool, **extra: Any) -> dict[str, Any]:
+    if log:
+        return _axis(title, **_LOG, **extra)
+    return _axis(title, rangemode="tozero", **extra)
+
+
 def _ms(value: float | None) -> float | None:
     return None if value is None else value / 1000.0
 
@@ -92,8 +113,8 @@ def _ms(value: float | None) -> float | None:
 def _multicat(entries: Sequence[v.Entry]) -> list[list[str]]:
     """Two-level categories: target, then kind (plotly groups the first level)."""
     return [
-        [e.target_label for e in entries],
-        [e.kind_label.replace(" · ", "<br>") for e in entries],
+        [_t(e.target_label) for e in entries],
+        [_t(e.kind_label).replace(" · ", "<br>") for e in entries],
     ]
 
 
@@ -113,11 +134,21 @@ def _total_text(bar: v.StageBar) -> str:
     return f"{bar.total_us / 1000:.3g}" + ("" if bar.total_complete else "*")
 
 
-# -- per model ----------------------------------------------------------------------------
+def _spec(plan: v.FigurePlan, data: list[dict[str, Any]], layout: dict[str, Any]) -> PlotSpec:
+    return PlotSpec(plan.key, plan.title, plan.caption, data, layout)
 
 
-def stage_figure(model: str, bars: Sequence[v.StageBar]) -> PlotSpec:
-    x = _multicat([b.entry for b in bars])
+def _colours(targets: Sequence[str]) -> dict[str, str]:
+    unique = list(dict.fromkeys(targets))
+    return {t: v.TARGET_PALETTE[i % len(v.TARGET_PALETTE)] for i, t in enumerate(unique)}
+
+
+# -- stage bars (per model, and the emulator panel) ----------------------------------------
+
+
+def _stage_traces(
+    bars: Sequence[v.StageBar], x: list[list[str]], log: bool
+) -> list[dict[str, Any]]:
     data: list[dict[str, Any]] = []
     for stage in STAGES:
         data.append(
@@ -164,6 +195,8 @@ def stage_figure(model: str, bars: Sequence[v.StageBar]) -> PlotSpec:
     )
     notes = [b.note for b in bars]
     if any(notes):
+        known = [t for t in totals if t]
+        floor = min(known) if (log and known) else 0
         data.append(
             {
                 "type": "scatter",
@@ -171,38 +204,95 @@ def stage_figure(model: str, bars: Sequence[v.StageBar]) -> PlotSpec:
                 "name": "status",
                 "showlegend": False,
                 "x": x,
-                "y": [_ms(b.total_us) or 0 for b in bars],
+                "y": [_ms(b.total_us) or floor for b in bars],
                 "text": notes,
                 "textposition": "top center",
                 "textfont": {"color": v.DOES_NOT_FIT_COLOUR, "size": 11},
                 "hoverinfo": "skip",
             }
         )
-    return PlotSpec(
-        key=f"stages-{v.slug(model)}",
-        title=f"{model}: latency per stage",
-        caption=(
-            f"Latency of one inference of {model}, split into the five stages, per target and "
-            "kind of figure (compiled = Vela's estimate, which has the inference stage only; "
-            "predicted = npubench's model; measured = timed on the board). The black tick is "
-            "the total (labelled in ms; * = sum of the known stages only); its error bar is the "
-            "uncertainty interval where one is known. Targets that do not fit or failed have no "
-            "bars and are labelled; emulator timings are not cycle-accurate."
-        ),
-        data=data,
-        layout=_layout(
-            f"{model}: latency per stage",
+    return data
+
+
+def stage_figure(plan: v.FigurePlan) -> PlotSpec:
+    bars: Sequence[v.StageBar] = plan.view
+    data = _stage_traces(bars, _multicat([b.entry for b in bars]), plan.log)
+    return _spec(
+        plan,
+        data,
+        _layout(
+            plan.title,
             barmode="stack",
             height=420,
             legend=_LEGEND_ON_TOP,
-            margin={"l": 70, "r": 20, "t": 80, "b": 60},
-            xaxis=_category_axis("target / kind"),
-            yaxis=_axis("latency (ms)", rangemode="tozero"),
+            margin={"l": 70, "r": 20, "t": 96, "b": 60},
+            xaxis=_category_axis("board / kind"),
+            yaxis=_latency_axis("latency (ms)", plan.log),
         ),
     )
 
 
-def energy_figure(model: str, bars: Sequence[v.EnergyBar]) -> PlotSpec:
+def emulator_figure(plan: v.FigurePlan) -> PlotSpec:
+    bars: Sequence[v.StageBar] = plan.view
+    x = [
+        [_t(b.entry.target) for b in bars],
+        [
+            _t(b.entry.result.model) + (f"<br>{_t(b.entry.variant)}" if b.entry.variant else "")
+            for b in bars
+        ],
+    ]
+    data = _stage_traces(bars, x, plan.log)
+    return _spec(
+        plan,
+        data,
+        _layout(
+            plan.title,
+            barmode="stack",
+            height=420,
+            legend=_LEGEND_ON_TOP,
+            margin={"l": 70, "r": 20, "t": 96, "b": 60},
+            xaxis=_category_axis("emulated board / model"),
+            yaxis=_latency_axis("nominal latency (ms)", plan.log),
+        ),
+    )
+
+
+def shares_figure(plan: v.FigurePlan) -> PlotSpec:
+    rows: Sequence[v.ShareRow] = plan.view
+    labels = [f"{_t(r.target)}<br><i>{_t(r.basis.label)}</i>" for r in rows]
+    data = [
+        {
+            "type": "bar",
+            "orientation": "h",
+            "name": group,
+            "y": labels,
+            "x": [r.share(group) for r in rows],
+            "marker": {"color": v.SHARE_COLOURS[group]},
+            "text": [f"{r.share(group):.0f}%" if r.share(group) >= 6 else "" for r in rows],
+            "textposition": "inside",
+            "insidetextanchor": "middle",
+            "customdata": [_ms(r.parts_us[group]) for r in rows],
+            "hovertemplate": f"{group}: %{{x:.1f}}% (%{{customdata:.3f}} ms)<extra></extra>",
+        }
+        for group in v.SHARE_GROUPS
+    ]
+    return _spec(
+        plan,
+        data,
+        _layout(
+            plan.title,
+            height=max(200, 110 + 40 * len(rows)),
+            barmode="stack",
+            margin={"l": 170, "r": 20, "t": 96, "b": 50},
+            legend=_LEGEND_ON_TOP,
+            xaxis=_axis("share of end-to-end latency (%)", range=[0, 100]),
+            yaxis=_axis("", autorange="reversed"),
+        ),
+    )
+
+
+def energy_figure(plan: v.FigurePlan) -> PlotSpec:
+    bars: Sequence[v.EnergyBar] = plan.view
     x = _multicat([b.entry for b in bars])
     data = [
         {
@@ -232,26 +322,20 @@ def energy_figure(model: str, bars: Sequence[v.EnergyBar]) -> PlotSpec:
             "hovertemplate": "average power: %{y:.3g} mW<extra></extra>",
         },
     ]
-    return PlotSpec(
-        key=f"energy-{v.slug(model)}",
-        title=f"{model}: energy and power per inference",
-        caption=(
-            f"Energy of one inference of {model} (all five stages), in total and net of the "
-            "board's idle power, and the average power over the inference, per target and "
-            "kind. Compiled results carry no power figures and are not shown."
-        ),
-        data=data,
-        layout=_layout(
-            f"{model}: energy and power per inference",
+    return _spec(
+        plan,
+        data,
+        _layout(
+            plan.title,
             height=480,
             barmode="group",
             # Energy above power, sharing the categories: side by side the labels collide.
             xaxis=_category_axis("", anchor="y", showticklabels=False),
             yaxis=_axis("energy (µJ)", rangemode="tozero", domain=[0.42, 1]),
-            xaxis2=_category_axis("target / kind", anchor="y2", matches="x"),
+            xaxis2=_category_axis("board / kind", anchor="y2", matches="x"),
             yaxis2=_axis("average power (mW)", rangemode="tozero", anchor="x2", domain=[0, 0.3]),
             legend=_LEGEND_ON_TOP,
-            margin={"l": 70, "r": 20, "t": 80, "b": 60},
+            margin={"l": 70, "r": 20, "t": 96, "b": 60},
         ),
     )
 
@@ -260,8 +344,9 @@ def _kib(n: int | None) -> str:
     return "?" if n is None else f"{n / 1024:.1f}"
 
 
-def memory_figure(model: str, rows: Sequence[v.MemoryRow]) -> PlotSpec:
-    labels = [r.label for r in rows]
+def memory_figure(plan: v.FigurePlan) -> PlotSpec:
+    rows: Sequence[v.MemoryRow] = plan.view
+    labels = [_t(r.label) for r in rows]
     percents = [r.percent if r.percent is not None else 0.0 for r in rows]
     texts = []
     for r in rows:
@@ -288,17 +373,11 @@ def memory_figure(model: str, rows: Sequence[v.MemoryRow]) -> PlotSpec:
     ]
     top = max([100.0, *percents])
     height = max(220, 90 + 34 * len(rows))
-    return PlotSpec(
-        key=f"memory-{v.slug(model)}",
-        title=f"{model}: memory use against capacity",
-        caption=(
-            f"Memory {model} needs on each target as a share of the memory's capacity; the "
-            "dashed line at 100 % is the capacity. Bars past it (vermilion, labelled DOES NOT "
-            "FIT) mark memories that are too small. Labels give used / capacity in KiB."
-        ),
-        data=data,
-        layout=_layout(
-            f"{model}: memory use against capacity",
+    return _spec(
+        plan,
+        data,
+        _layout(
+            plan.title,
             height=height,
             margin={"l": 150, "r": 30, "t": 50, "b": 55},
             xaxis=_axis("used (% of capacity)", range=[0, top * 1.45], rangemode="tozero"),
@@ -329,8 +408,9 @@ def memory_figure(model: str, rows: Sequence[v.MemoryRow]) -> PlotSpec:
     )
 
 
-def ops_figure(model: str, rows: Sequence[v.OpRow]) -> PlotSpec:
-    labels = [r.label for r in rows]
+def ops_figure(plan: v.FigurePlan) -> PlotSpec:
+    rows: Sequence[v.OpRow] = plan.view
+    labels = [_t(r.label) for r in rows]
     data = [
         {
             "type": "bar",
@@ -356,19 +436,14 @@ def ops_figure(model: str, rows: Sequence[v.OpRow]) -> PlotSpec:
         )
     ]
     longest = max([1, *(r.npu + r.cpu for r in rows)])
-    return PlotSpec(
-        key=f"ops-{v.slug(model)}",
-        title=f"{model}: operators on the NPU and the CPU",
-        caption=(
-            f"Number of operators of {model} each target's compiler places on the NPU and "
-            "leaves to the CPU (CPU includes operators the NPU does not support)."
-        ),
-        data=data,
-        layout=_layout(
-            f"{model}: operators on the NPU and the CPU",
+    return _spec(
+        plan,
+        data,
+        _layout(
+            plan.title,
             height=max(200, 110 + 30 * len(rows)),
             barmode="stack",
-            margin={"l": 150, "r": 20, "t": 80, "b": 50},
+            margin={"l": 150, "r": 20, "t": 96, "b": 50},
             legend=_LEGEND_ON_TOP,
             xaxis=_axis("operators (count)", range=[0, longest * 1.25]),
             yaxis=_axis("", autorange="reversed"),
@@ -379,111 +454,151 @@ def ops_figure(model: str, rows: Sequence[v.OpRow]) -> PlotSpec:
 # -- across models ------------------------------------------------------------------------
 
 
-def scaling_figure(series: Sequence[v.ScalingSeries]) -> PlotSpec:
-    colours = {
-        t: v.TARGET_PALETTE[i % len(v.TARGET_PALETTE)]
-        for i, t in enumerate(dict.fromkeys(s.target for s in series))
-    }
+def spec_figure(plan: v.FigurePlan) -> PlotSpec:
+    boards: Sequence[v.SpecBoard] = plan.view
+    labels = [_t(b.target) for b in boards]
     data: list[dict[str, Any]] = []
+    peaks_x, peaks_y, peaks_text = [], [], []
+    for b, label in zip(boards, labels, strict=True):
+        for p in b.peaks:
+            if p.macs_per_s:
+                peaks_x.append(p.macs_per_s / 1e9)
+                peaks_y.append(label)
+                peaks_text.append(_t(p.how))
+    if peaks_x:
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": "datasheet peak",
+                "x": peaks_x,
+                "y": peaks_y,
+                "text": peaks_text,
+                "marker": {
+                    "symbol": "line-ns-open",
+                    "size": 26,
+                    "color": "#000",
+                    "line": {"width": 3},
+                },
+                "hovertemplate": "%{y}: peak %{x:.3g} GMAC/s<br>%{text}<extra></extra>",
+            }
+        )
+    models = list(dict.fromkeys(a.model for b in boards for a in b.achieved))
+    colours = _colours(models)
+    for model in models:
+        mine = [
+            (a, label)
+            for b, label in zip(boards, labels, strict=True)
+            for a in b.achieved
+            if a.model == model
+        ]
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": _t(model),
+                "x": [a.macs_per_s / 1e9 for a, _ in mine],
+                "y": [label for _, label in mine],
+                "text": [_t(a.basis.label) for a, _ in mine],
+                "customdata": [
+                    "no peak" if a.utilisation is None else f"{100 * a.utilisation:.0f}% of peak"
+                    for a, _ in mine
+                ],
+                "marker": {
+                    "size": 10,
+                    "color": colours[model],
+                    "symbol": [v.BASIS_SYMBOLS[a.basis.code] for a, _ in mine],
+                    "line": {"width": 1, "color": "#fff"},
+                },
+                "hovertemplate": (
+                    f"{_t(model)} on %{{y}}: %{{x:.3g}} GMAC/s (%{{customdata}})"
+                    "<br>%{text}<extra></extra>"
+                ),
+            }
+        )
+    x_axis = _axis("MACs per second (GMAC/s)", **(_LOG if plan.log else {"rangemode": "tozero"}))
+    return _spec(
+        plan,
+        data,
+        _layout(
+            plan.title,
+            height=max(260, 110 + 44 * len(boards)),
+            margin={"l": 120, "r": 20, "t": 50, "b": 55},
+            legend={"orientation": "v", "x": 1.02, "y": 1, "yanchor": "top", "font": {"size": 11}},
+            xaxis=x_axis,
+            yaxis=_axis("", autorange="reversed", type="category"),
+        ),
+    )
+
+
+def scaling_figure(plan: v.FigurePlan) -> PlotSpec:
+    series: Sequence[v.ScalingSeries] = plan.view
+    colours = _colours([s.target for s in series])
+    data: list[dict[str, Any]] = []
+    ideal_shown = False
     for panel, (attr, axis) in enumerate((("inference_us", "x"), ("total_us", "x2"))):
         for s in series:
             points = [p for p in s.points if getattr(p, attr) is not None]
             if not points:
                 continue
+            slope = v.scaling_slope(points, attr)
+            name = _t(s.label) + ("" if slope is None else f" · slope {slope:.2f}")
             data.append(
                 {
                     "type": "scatter",
                     "mode": "lines+markers",
-                    "name": s.label,
-                    "legendgroup": s.label,
-                    "showlegend": panel == 0 or all(p.inference_us is None for p in s.points),
+                    "name": name,
+                    "legendgroup": _t(s.label),
+                    "showlegend": panel == 1 or all(p.total_us is None for p in s.points),
                     "x": [p.macs / 1e6 for p in points],
                     "y": [_ms(getattr(p, attr)) for p in points],
-                    "text": [p.model for p in points],
+                    "text": [_t(p.model) for p in points],
                     "xaxis": axis,
                     "yaxis": axis.replace("x", "y"),
                     "line": {"color": colours[s.target], "dash": v.KIND_DASHES[s.kind]},
                     "marker": {"size": 7},
                     "hovertemplate": (
-                        f"{s.label}<br>%{{text}}: %{{x:.3g}} M MACs, %{{y:.3g}} ms<extra></extra>"
+                        f"{_t(s.label)}<br>%{{text}}: %{{x:.3g}} M MACs, %{{y:.3g}} ms"
+                        "<extra></extra>"
                     ),
                 }
             )
-    log = {"type": "log", "dtick": 1}  # label decades only: 2s and 5s clutter a small figure
-    return PlotSpec(
-        key="scaling",
-        title="Latency against model size (MACs)",
-        caption=(
-            "Latency of each model against its multiply-accumulate count, one line per target "
-            "(solid = measured, dashed = predicted, dotted = compiled), on log–log axes. Left: "
-            "the inference stage; right: the whole inference (all five stages, where known). "
-            "Where a target has Size and Performance builds, the Performance build is drawn. "
-            "A line of slope 1 means latency proportional to MACs; a flat line means a fixed "
-            "cost (set-up, I/O) dominates and the chip gains nothing from smaller models."
-        ),
-        data=data,
-        layout=_layout(
-            "Latency against model size (MACs)",
-            height=460,
-            xaxis=_axis("MACs (millions)", domain=[0, 0.45], **log),
-            yaxis=_axis("inference stage (ms)", **log),
-            xaxis2=_axis("MACs (millions)", domain=[0.57, 1], anchor="y2", **log),
-            yaxis2=_axis("total, all stages (ms)", anchor="x2", **log),
+            ideal = v.ideal_line(points, attr)
+            if ideal:
+                data.append(
+                    {
+                        "type": "scatter",
+                        "mode": "lines",
+                        "name": "ideal: time ∝ MACs",
+                        "legendgroup": "ideal",
+                        "showlegend": not ideal_shown,
+                        "x": [m / 1e6 for m, _ in ideal],
+                        "y": [t / 1000 for _, t in ideal],
+                        "xaxis": axis,
+                        "yaxis": axis.replace("x", "y"),
+                        "line": {"color": "#999", "width": 1, "dash": "longdash"},
+                        "hoverinfo": "skip",
+                    }
+                )
+                ideal_shown = True
+    return _spec(
+        plan,
+        data,
+        _layout(
+            plan.title,
+            height=520,
+            xaxis=_axis("MACs (millions)", domain=[0, 0.45], **_LOG),
+            yaxis=_axis("inference stage (ms)", **_LOG),
+            xaxis2=_axis("MACs (millions)", domain=[0.57, 1], anchor="y2", **_LOG),
+            yaxis2=_axis("total, all stages (ms)", anchor="x2", **_LOG),
             legend={"orientation": "h", "y": -0.2, "x": 0, "font": {"size": 11}},
             margin={"l": 70, "r": 20, "t": 50, "b": 60},
         ),
     )
 
 
-def prediction_scatter(pairs: Sequence[v.PredictionPair]) -> PlotSpec:
-    colours = {
-        t: v.TARGET_PALETTE[i % len(v.TARGET_PALETTE)]
-        for i, t in enumerate(dict.fromkeys(p.target for p in pairs))
-    }
-    data: list[dict[str, Any]] = []
-    all_values: list[float] = []
-    for target, colour in colours.items():
-        mine = [
-            p
-            for p in pairs
-            if p.target == target
-            and p.measured.latency_us.get("total") is not None
-            and p.predicted.latency_us.get("total") is not None
-        ]
-        if not mine:
-            continue
-        xs = [_ms(p.measured.latency_us["total"]) for p in mine]
-        ys = [_ms(p.predicted.latency_us["total"]) for p in mine]
-        all_values += [*xs, *ys]  # type: ignore[list-item]
-        data.append(
-            {
-                "type": "scatter",
-                "mode": "markers+text",
-                "name": target,
-                "x": xs,
-                "y": ys,
-                "text": [p.model + (f" {p.variant}" if p.variant else "") for p in mine],
-                "textposition": "top center",
-                "textfont": {"size": 10},
-                "customdata": [p.error_pct("total") for p in mine],
-                "marker": {"color": colour, "size": 9},
-                "hovertemplate": (
-                    f"{target} %{{text}}<br>measured %{{x:.3f}} ms, predicted %{{y:.3f}} ms"
-                    "<br>error %{customdata:+.1f}%<extra></extra>"
-                ),
-            }
-        )
-    positive = [x for x in all_values if x > 0]
-    log = bool(positive) and max(positive) / min(positive) > 30  # else linear reads better
-    lo = min(positive, default=0.1) / 1.5 if log else 0.0
-    hi = max(positive, default=10.0) * (1.5 if log else 1.15)
-    # Fixed, equal ranges (with the plot area constrained, not the range) keep the identity
-    # line diagonal and the axes from running into negative latencies.
-    axis: dict[str, Any] = {"constrain": "domain"}
-    if log:
-        axis |= {"type": "log", "dtick": 1, "range": [math.log10(lo), math.log10(hi)]}
-    else:
-        axis |= {"type": "linear", "range": [0, hi]}
+def _identity_lines(lo: float, hi: float) -> list[dict[str, Any]]:
+    data = []
     for factor, name, dash in ((1.0, "predicted = measured", "solid"), (1.2, "±20 %", "dot")):
         for f in (factor, 1 / factor) if factor != 1.0 else (factor,):
             data.append(
@@ -499,18 +614,66 @@ def prediction_scatter(pairs: Sequence[v.PredictionPair]) -> PlotSpec:
                     "hoverinfo": "skip",
                 }
             )
-    return PlotSpec(
-        key="pred-vs-meas",
-        title="Predicted against measured latency",
-        caption=(
-            "Total latency npubench predicted against the latency measured on the board, for "
-            "every model and target with both (same optimise mode and clock). Points on the "
-            "solid line are exact; dotted lines are ±20 %. Hover for the error in %; the table "
-            "below gives it per stage."
-        ),
-        data=data,
-        layout=_layout(
-            "Predicted against measured latency",
+    return data
+
+
+def _square_axes(values: Sequence[float], log: bool) -> tuple[float, float, dict[str, Any]]:
+    positive = [x for x in values if x and x > 0]
+    lo = min(positive, default=0.1) / 1.5 if log else 0.0
+    hi = max(positive, default=10.0) * (1.5 if log else 1.15)
+    # Fixed, equal ranges (with the plot area constrained, not the range) keep the identity
+    # line diagonal and the axes from running into negative latencies.
+    axis: dict[str, Any] = {"constrain": "domain"}
+    if log:
+        axis |= {"type": "log", "dtick": 1, "range": [math.log10(lo), math.log10(hi)]}
+    else:
+        axis |= {"type": "linear", "range": [0, hi]}
+    return lo, hi, axis
+
+
+def prediction_scatter(plan: v.FigurePlan) -> PlotSpec:
+    pairs: Sequence[v.PredictionPair] = plan.view
+    colours = _colours([p.target for p in pairs])
+    data: list[dict[str, Any]] = []
+    all_values: list[float] = []
+    for target, colour in colours.items():
+        mine = [
+            p
+            for p in pairs
+            if p.target == target
+            and p.measured.latency_us.get("total") is not None
+            and p.predicted.latency_us.get("total") is not None
+        ]
+        if not mine:
+            continue
+        xs = [float(p.measured.latency_us["total"] or 0) / 1000 for p in mine]
+        ys = [float(p.predicted.latency_us["total"] or 0) / 1000 for p in mine]
+        all_values += [*xs, *ys]
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "markers+text",
+                "name": _t(target),
+                "x": xs,
+                "y": ys,
+                "text": [_t(p.model + (f" {p.variant}" if p.variant else "")) for p in mine],
+                "textposition": "top center",
+                "textfont": {"size": 10},
+                "customdata": [p.error_pct("total") for p in mine],
+                "marker": {"color": colour, "size": 9},
+                "hovertemplate": (
+                    f"{_t(target)} %{{text}}<br>measured %{{x:.3f}} ms, predicted %{{y:.3f}} ms"
+                    "<br>error %{customdata:+.1f}%<extra></extra>"
+                ),
+            }
+        )
+    lo, hi, axis = _square_axes(all_values, plan.log)
+    data += _identity_lines(lo, hi)
+    return _spec(
+        plan,
+        data,
+        _layout(
+            plan.title,
             height=460,
             xaxis=_axis("measured total (ms)", **axis),
             yaxis=_axis("predicted total (ms)", scaleanchor="x", **axis),
@@ -518,8 +681,11 @@ def prediction_scatter(pairs: Sequence[v.PredictionPair]) -> PlotSpec:
     )
 
 
-def prediction_error_figure(pairs: Sequence[v.PredictionPair]) -> PlotSpec:
-    labels = [p.two_line_label("<br>") for p in pairs]
+def prediction_error_figure(plan: v.FigurePlan) -> PlotSpec:
+    pairs: Sequence[v.PredictionPair] = plan.view
+    labels = [
+        _t(p.model) + "<br>" + _t(p.target + (f" {p.variant}" if p.variant else "")) for p in pairs
+    ]
     data: list[dict[str, Any]] = []
     for stage in (*STAGES, "total"):
         errors = [p.error_pct(stage) for p in pairs]
@@ -535,27 +701,106 @@ def prediction_error_figure(pairs: Sequence[v.PredictionPair]) -> PlotSpec:
                 "hovertemplate": f"{stage}: %{{y:+.1f}}%<extra></extra>",
             }
         )
-    return PlotSpec(
-        key="pred-error",
-        title="Prediction error per stage",
-        caption=(
-            "Error of each predicted stage against the measured one, (predicted − measured) / "
-            "measured in %, per model and target; positive = the prediction is too slow. "
-            "Stages not timed on the board have no bar."
-        ),
-        data=data,
-        layout=_layout(
-            "Prediction error per stage",
+    return _spec(
+        plan,
+        data,
+        _layout(
+            plan.title,
             height=420,
             barmode="group",
-            xaxis=_axis("model / target"),
+            xaxis=_axis("model / board"),
             yaxis=_axis("error (%)", zeroline=True, zerolinewidth=1.5),
         ),
     )
 
 
-def fidelity_figure(rows: Sequence[v.FidelityRow]) -> PlotSpec:
-    labels = [r.model + ("" if r.calibration == "synthetic" else " (cal.)") for r in rows]
+def validation_figure(plan: v.FigurePlan) -> PlotSpec:
+    points: Sequence[v.ValidationPoint] = plan.view
+    colours = _colours([p.board for p in points])
+    data: list[dict[str, Any]] = []
+    values: list[float] = []
+    for board, colour in colours.items():
+        mine = [p for p in points if p.board == board]
+        xs = [p.measured_us / 1000 for p in mine]
+        ys = [p.predicted_us / 1000 for p in mine]
+        values += xs + ys
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": _t(board),
+                "legendgroup": _t(board),
+                "x": xs,
+                "y": ys,
+                "text": [_t(p.model) for p in mine],
+                "customdata": [
+                    "no interval" if p.inside is None else ("inside" if p.inside else "OUTSIDE")
+                    for p in mine
+                ],
+                "error_y": {
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [
+                        0 if p.high_us is None else max(0.0, (p.high_us - p.predicted_us) / 1000)
+                        for p in mine
+                    ],
+                    "arrayminus": [
+                        0 if p.low_us is None else max(0.0, (p.predicted_us - p.low_us) / 1000)
+                        for p in mine
+                    ],
+                    "color": colour,
+                    "thickness": 1,
+                    "width": 3,
+                },
+                "marker": {"color": colour, "size": 8},
+                "hovertemplate": (
+                    f"{_t(board)} %{{text}}<br>measured %{{x:.3f}} ms, predicted %{{y:.3f}} ms"
+                    " (%{customdata} the interval)<extra></extra>"
+                ),
+            }
+        )
+        for attr, label, symbol in (
+            ("lomo_us", "LOMO", "circle-open"),
+            ("loso_us", "LOSO", "diamond-open"),
+        ):
+            held = [p for p in mine if getattr(p, attr) is not None]
+            if not held:
+                continue
+            values += [getattr(p, attr) / 1000 for p in held]
+            data.append(
+                {
+                    "type": "scatter",
+                    "mode": "markers",
+                    "name": f"{_t(board)} {label}",
+                    "legendgroup": _t(board),
+                    "showlegend": False,
+                    "x": [p.measured_us / 1000 for p in held],
+                    "y": [getattr(p, attr) / 1000 for p in held],
+                    "text": [_t(p.model) for p in held],
+                    "marker": {"color": colour, "size": 8, "symbol": symbol},
+                    "hovertemplate": (
+                        f"{_t(board)} %{{text}} ({label}): predicted %{{y:.3f}} ms<extra></extra>"
+                    ),
+                }
+            )
+    lo, hi, axis = _square_axes(values, plan.log)
+    data += _identity_lines(lo, hi)
+    return _spec(
+        plan,
+        data,
+        _layout(
+            plan.title,
+            height=500,
+            xaxis=_axis("measured inference (ms)", **axis),
+            yaxis=_axis("predicted inference (ms)", scaleanchor="x", **axis),
+            legend={"orientation": "h", "y": -0.18, "x": 0, "font": {"size": 11}},
+        ),
+    )
+
+
+def fidelity_figure(plan: v.FigurePlan) -> PlotSpec:
+    rows: Sequence[v.FidelityRow] = plan.view
+    labels = [_t(r.model) + ("" if r.calibration == "synthetic" else " (cal.)") for r in rows]
     data = [
         {
             "type": "bar",
@@ -576,17 +821,11 @@ def fidelity_figure(rows: Sequence[v.FidelityRow]) -> PlotSpec:
             "hovertemplate": "%{x}: top-1 agreement %{y:.1f}%<extra></extra>",
         },
     ]
-    return PlotSpec(
-        key="fidelity",
-        title="Quantization fidelity (int8 against float)",
-        caption=(
-            "What int8 quantization costs each model, on samples not used for calibration: "
-            "signal-to-quantization-noise ratio of the outputs (higher is better) and the share "
-            "of samples whose top-1 class matches the float model (classifiers only)."
-        ),
-        data=data,
-        layout=_layout(
-            "Quantization fidelity (int8 against float)",
+    return _spec(
+        plan,
+        data,
+        _layout(
+            plan.title,
             showlegend=False,
             xaxis=_axis("model", domain=[0, 0.45], tickangle=-30),
             yaxis=_axis("SQNR (dB)", rangemode="tozero"),
@@ -594,3 +833,23 @@ def fidelity_figure(rows: Sequence[v.FidelityRow]) -> PlotSpec:
             yaxis2=_axis("top-1 agreement (%)", range=[0, 105], anchor="x2"),
         ),
     )
+
+
+BUILDERS: dict[str, Callable[[v.FigurePlan], PlotSpec]] = {
+    "spec": spec_figure,
+    "scaling": scaling_figure,
+    "stages": stage_figure,
+    "shares": shares_figure,
+    "energy": energy_figure,
+    "memory": memory_figure,
+    "ops": ops_figure,
+    "emulator": emulator_figure,
+    "pred-vs-meas": prediction_scatter,
+    "pred-error": prediction_error_figure,
+    "validation": validation_figure,
+    "fidelity": fidelity_figure,
+}
+
+
+def build(plan: v.FigurePlan) -> PlotSpec:
+    return BUILDERS[plan.kind](plan)

@@ -1,10 +1,12 @@
-"""Static figures for papers: the HTML report's main figures as matplotlib PNG/SVG/PDF files.
+"""Static figures for papers: the HTML report's figures as matplotlib PNG/SVG/PDF files.
 
-``write_figures(results, out_dir)`` draws, per model, the latency per stage, energy and power,
-memory against capacity and the NPU/CPU operator split, and across models the latency against
-MACs, predicted against measured, the prediction error per stage and quantization fidelity.
-The numbers come from ``_views``, the same as the HTML report's. Figures are 170 mm wide (a
-one-column A4 page) and use the Agg backend, so no display is needed.
+``write_figures(results, out_dir)`` draws every figure of ``_views.figure_plan`` (the same
+plan the HTML report and the Markdown report draw from): spec sheets against silicon, latency
+against MACs with ideal scaling, per model the latency per stage, the stage shares, energy and
+power, memory against capacity and the NPU/CPU operator split, the emulator panel, predicted
+against measured, the validation fidelity and quantization fidelity. ``DRAWERS`` has a drawer
+for every figure kind. Figures are 170 mm wide (a one-column A4 page) and use the Agg backend,
+so no display is needed; mathtext is off, so a ``$`` in a model name prints as typed.
 
 May import ``npubench``, ``npubench.errors``, ``npubench.schema`` and ``npubench.report._views``.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from npubench import STAGES
 from npubench.errors import NpubenchError, UsageError
@@ -51,6 +53,7 @@ def _pyplot():  # type: ignore[no-untyped-def]
             "grid.linewidth": 0.6,
             "axes.axisbelow": True,
             "svg.fonttype": "none",  # text stays text in SVG, editable for a paper
+            "text.parse_math": False,  # names are text: "$x$" is not TeX
         }
     )
     return plt
@@ -60,8 +63,9 @@ def _ms(us: float | None) -> float:
     return float("nan") if us is None else us / 1000.0
 
 
-def _category_axis(ax: Axes, entries: Sequence[v.Entry]) -> list[float]:
-    """x positions grouped by target (a gap between targets), labelled kind over target."""
+def _category_axis(ax: Axes, entries: Sequence[v.Entry], by_model: bool = False) -> list[float]:
+    """x positions grouped by target (a gap between targets), labelled kind over target (or
+    model over target, ``by_model``)."""
     xs: list[float] = []
     x = 0.0
     previous: str | None = None
@@ -75,7 +79,11 @@ def _category_axis(ax: Axes, entries: Sequence[v.Entry]) -> list[float]:
     # Kind over variant, horizontal: rotated labels would run into the target names below.
     two_lines = any(e.variant for e in entries)
     ax.set_xticklabels(
-        [e.kind + (f"\n{e.variant}" if e.variant else "") for e in entries], fontsize=6.5
+        [
+            (e.result.model if by_model else e.kind) + (f"\n{e.variant}" if e.variant else "")
+            for e in entries
+        ],
+        fontsize=6.5,
     )
     # Target names under each group of kinds.
     groups: dict[str, list[float]] = {}
@@ -97,9 +105,10 @@ def _category_axis(ax: Axes, entries: Sequence[v.Entry]) -> list[float]:
     return xs
 
 
-def _stage_figure(plt, model: str, bars: Sequence[v.StageBar]) -> Figure:  # type: ignore[no-untyped-def]
+def _stage_figure(plt, plan: v.FigurePlan) -> Figure:  # type: ignore[no-untyped-def]
+    bars: Sequence[v.StageBar] = plan.view
     fig, ax = plt.subplots(figsize=(WIDTH_IN, 3.2))
-    xs = _category_axis(ax, [b.entry for b in bars])
+    xs = _category_axis(ax, [b.entry for b in bars], by_model=plan.kind == "emulator")
     bottom = [0.0] * len(bars)
     for stage in STAGES:
         heights = [_ms(b.stages_us[stage]) for b in bars]
@@ -135,7 +144,9 @@ def _stage_figure(plt, model: str, bars: Sequence[v.StageBar]) -> Figure:  # typ
         if b.note:
             ax.annotate(
                 b.note,
+                # Without a total the note stands on the axis (a log axis has no zero).
                 xy=(x, 0 if b.total_us is None else b.total_us / 1000),
+                xycoords=("data", "axes fraction") if b.total_us is None else "data",
                 xytext=(0, 3 if b.total_us is None else 12),
                 textcoords="offset points",
                 ha="center",
@@ -145,15 +156,21 @@ def _stage_figure(plt, model: str, bars: Sequence[v.StageBar]) -> Figure:  # typ
                 color=v.DOES_NOT_FIT_COLOUR,
             )
     ax.margins(y=0.08)
-    ax.set_ylabel("latency (ms)")
-    ax.set_title(f"{model}: latency per stage", loc="left")
+    if plan.log:
+        from matplotlib.ticker import FuncFormatter
+
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.set_ylabel("nominal latency (ms)" if plan.kind == "emulator" else "latency (ms)")
+    ax.set_title(plan.title, loc="left")
     ax.grid(axis="x", visible=False)
     ax.legend(ncols=5, loc="upper center", bbox_to_anchor=(0.5, -0.25), frameon=False)
     fig.subplots_adjust(bottom=0.3, left=0.08, right=0.99, top=0.92)
     return fig
 
 
-def _energy_figure(plt, model: str, bars: Sequence[v.EnergyBar]) -> Figure:  # type: ignore[no-untyped-def]
+def _energy_figure(plt, plan: v.FigurePlan) -> Figure:  # type: ignore[no-untyped-def]
+    bars: Sequence[v.EnergyBar] = plan.view
     # Energy above power, sharing the categories: side by side the labels would collide.
     fig, (ax1, ax2) = plt.subplots(
         2, 1, figsize=(WIDTH_IN, 4.0), sharex=True, gridspec_kw={"height_ratios": [1.6, 1]}
@@ -175,7 +192,7 @@ def _energy_figure(plt, model: str, bars: Sequence[v.EnergyBar]) -> Figure:  # t
         label="net of idle",
     )
     ax1.set_ylabel("energy (µJ)")
-    ax1.set_title(f"{model}: energy and average power per inference", loc="left")
+    ax1.set_title(plan.title, loc="left")
     ax1.legend(frameon=False, ncols=2, loc="upper left")
     ax1.tick_params(axis="x", length=0)
     ax2.bar(xs, [b.average_power_mw or 0 for b in bars], 0.5, color="#D55E00")
@@ -186,7 +203,8 @@ def _energy_figure(plt, model: str, bars: Sequence[v.EnergyBar]) -> Figure:  # t
     return fig
 
 
-def _memory_figure(plt, model: str, rows: Sequence[v.MemoryRow]) -> Figure:  # type: ignore[no-untyped-def]
+def _memory_figure(plt, plan: v.FigurePlan) -> Figure:  # type: ignore[no-untyped-def]
+    rows: Sequence[v.MemoryRow] = plan.view
     fig, ax = plt.subplots(figsize=(WIDTH_IN, 0.9 + 0.28 * len(rows)))
     ys = list(range(len(rows)))
     percents = [r.percent or 0.0 for r in rows]
@@ -225,13 +243,14 @@ def _memory_figure(plt, model: str, rows: Sequence[v.MemoryRow]) -> Figure:  # t
     ax.invert_yaxis()
     ax.set_xlim(0, max([100.0, *percents]) * 1.5)
     ax.set_xlabel("used (% of capacity)")
-    ax.set_title(f"{model}: memory use against capacity", loc="left", pad=12)
+    ax.set_title(plan.title, loc="left", pad=12)
     ax.grid(axis="y", visible=False)
     fig.tight_layout()
     return fig
 
 
-def _ops_figure(plt, model: str, rows: Sequence[v.OpRow]) -> Figure:  # type: ignore[no-untyped-def]
+def _ops_figure(plt, plan: v.FigurePlan) -> Figure:  # type: ignore[no-untyped-def]
+    rows: Sequence[v.OpRow] = plan.view
     fig, ax = plt.subplots(figsize=(WIDTH_IN, 0.9 + 0.3 * len(rows)))
     ys = list(range(len(rows)))
     npu = [r.npu for r in rows]
@@ -252,7 +271,7 @@ def _ops_figure(plt, model: str, rows: Sequence[v.OpRow]) -> Figure:  # type: ig
     ax.invert_yaxis()
     ax.set_xlim(0, max([1, *(r.npu + r.cpu for r in rows)]) * 1.45)
     ax.set_xlabel("operators (count)")
-    ax.set_title(f"{model}: operators on the NPU and the CPU", loc="left")
+    ax.set_title(plan.title, loc="left")
     ax.legend(frameon=False, loc="lower right")
     ax.grid(axis="y", visible=False)
     fig.tight_layout()
@@ -270,18 +289,13 @@ def _plain_log_axes(ax: Axes) -> None:
         axis.set_minor_formatter(NullFormatter())
 
 
-def _wide_range(values: Sequence[float]) -> bool:
-    """True when values span more than 30x: log axes then, linear ones otherwise."""
-    positive = [x for x in values if x > 0]
-    return bool(positive) and max(positive) / min(positive) > 30
-
-
 def _target_colours(targets: Sequence[str]) -> dict[str, str]:
     unique = list(dict.fromkeys(targets))
     return {t: v.TARGET_PALETTE[i % len(v.TARGET_PALETTE)] for i, t in enumerate(unique)}
 
 
-def _scaling_figure(plt, series: Sequence[v.ScalingSeries]) -> Figure:  # type: ignore[no-untyped-def]
+def _scaling_figure(plt, plan: v.FigurePlan) -> Figure:  # type: ignore[no-untyped-def]
+    series: Sequence[v.ScalingSeries] = plan.view
     fig, axes = plt.subplots(1, 2, figsize=(WIDTH_IN, 3.4))
     colours = _target_colours([s.target for s in series])
     for ax, attr, label in (
@@ -292,6 +306,7 @@ def _scaling_figure(plt, series: Sequence[v.ScalingSeries]) -> Figure:  # type: 
             points = [p for p in s.points if getattr(p, attr) is not None]
             if not points:
                 continue
+            slope = v.scaling_slope(points, "total_us" if attr == "total_us" else attr)
             ax.plot(
                 [p.macs / 1e6 for p in points],
                 [getattr(p, attr) / 1000 for p in points],
@@ -300,8 +315,20 @@ def _scaling_figure(plt, series: Sequence[v.ScalingSeries]) -> Figure:  # type: 
                 markersize=3.5,
                 linewidth=1.1,
                 color=colours[s.target],
-                label=s.label,
+                label=s.label + ("" if slope is None else f" · slope {slope:.2f}")
+                if attr == "total_us" or all(p.total_us is None for p in s.points)
+                else None,
             )
+            ideal = v.ideal_line(points, attr)
+            if ideal:
+                ax.plot(
+                    [m / 1e6 for m, _ in ideal],
+                    [t / 1000 for _, t in ideal],
+                    "--",
+                    color="#999999",
+                    linewidth=0.7,
+                    label="ideal: time ∝ MACs",
+                )
         _plain_log_axes(ax)
         ax.set_xlabel("MACs (millions)")
         ax.set_ylabel(label)
@@ -319,7 +346,8 @@ def _scaling_figure(plt, series: Sequence[v.ScalingSeries]) -> Figure:  # type: 
     return fig
 
 
-def _prediction_scatter(plt, pairs: Sequence[v.PredictionPair]) -> Figure:  # type: ignore[no-untyped-def]
+def _prediction_scatter(plt, plan: v.FigurePlan) -> Figure:  # type: ignore[no-untyped-def]
+    pairs: Sequence[v.PredictionPair] = plan.view
     fig, ax = plt.subplots(figsize=(WIDTH_IN * 0.7, WIDTH_IN * 0.6))
     colours = _target_colours([p.target for p in pairs])
     values: list[float] = []
@@ -348,7 +376,7 @@ def _prediction_scatter(plt, pairs: Sequence[v.PredictionPair]) -> Figure:  # ty
             ha="left" if number % 2 == 0 else "right",
             fontsize=6,
         )
-    log = _wide_range(values)
+    log = plan.log
     lo = min(values, default=0.1) / 1.5 if log else 0.0
     hi = max(values, default=10.0) * (2.0 if log else 1.2)
     ax.plot([lo, hi], [lo, hi], color="#888", linewidth=0.8, label="predicted = measured")
@@ -374,7 +402,8 @@ def _prediction_scatter(plt, pairs: Sequence[v.PredictionPair]) -> Figure:  # ty
     return fig
 
 
-def _prediction_error_figure(plt, pairs: Sequence[v.PredictionPair]) -> Figure:  # type: ignore[no-untyped-def]
+def _prediction_error_figure(plt, plan: v.FigurePlan) -> Figure:  # type: ignore[no-untyped-def]
+    pairs: Sequence[v.PredictionPair] = plan.view
     fig, ax = plt.subplots(figsize=(WIDTH_IN, 2.9))
     stages = [s for s in (*STAGES, "total") if any(p.error_pct(s) is not None for p in pairs)]
     width = 0.8 / max(1, len(stages))
@@ -399,7 +428,8 @@ def _prediction_error_figure(plt, pairs: Sequence[v.PredictionPair]) -> Figure: 
     return fig
 
 
-def _fidelity_figure(plt, rows: Sequence[v.FidelityRow]) -> Figure:  # type: ignore[no-untyped-def]
+def _fidelity_figure(plt, plan: v.FigurePlan) -> Figure:  # type: ignore[no-untyped-def]
+    rows: Sequence[v.FidelityRow] = plan.view
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(WIDTH_IN, 2.6))
     labels = [r.model + ("" if r.calibration == "synthetic" else " (cal.)") for r in rows]
     xs = list(range(len(rows)))
@@ -421,6 +451,186 @@ def _fidelity_figure(plt, rows: Sequence[v.FidelityRow]) -> Figure:  # type: ign
     return fig
 
 
+_MPL_MARKERS = {
+    "circle": "o",
+    "diamond": "D",
+    "square": "s",
+    "triangle-up": "^",
+    "triangle-down": "v",
+    "x": "X",
+    "cross": "P",
+    "star": "*",
+}
+
+
+def _spec_figure(plt, plan: v.FigurePlan) -> Figure:  # type: ignore[no-untyped-def]
+    boards: Sequence[v.SpecBoard] = plan.view
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, 1.2 + 0.32 * len(boards)))
+    ys = {b.target: i for i, b in enumerate(boards)}
+    models = list(dict.fromkeys(a.model for b in boards for a in b.achieved))
+    colours = _target_colours(models)
+    for b in boards:
+        for p in b.peaks:
+            if p.macs_per_s:
+                ax.plot(
+                    [p.macs_per_s / 1e9] * 2,
+                    [ys[b.target] - 0.35, ys[b.target] + 0.35],
+                    color="black",
+                    linewidth=2.2,
+                )
+    ax.plot([], [], color="black", linewidth=2.2, label="datasheet peak")
+    for model in models:
+        for b in boards:
+            for a in b.achieved:
+                if a.model != model:
+                    continue
+                ax.scatter(
+                    a.macs_per_s / 1e9,
+                    ys[b.target],
+                    s=22,
+                    color=colours[model],
+                    marker=_MPL_MARKERS[v.BASIS_SYMBOLS[a.basis.code]],
+                    zorder=3,
+                )
+        ax.scatter([], [], s=22, color=colours[model], label=model)
+    codes = list(dict.fromkeys(a.basis.code for b in boards for a in b.achieved))
+    for code in codes:
+        ax.scatter(
+            [],
+            [],
+            s=22,
+            color="#777777",
+            marker=_MPL_MARKERS[v.BASIS_SYMBOLS[code]],
+            label=f"basis: {code}",
+        )
+    if plan.log:
+        from matplotlib.ticker import FuncFormatter
+
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.set_yticks(list(ys.values()))
+    ax.set_yticklabels(list(ys))
+    ax.invert_yaxis()
+    ax.set_xlabel("MACs per second (GMAC/s)")
+    ax.set_title(plan.title, loc="left")
+    ax.grid(axis="y", visible=False)
+    ax.legend(frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=6.5)
+    fig.tight_layout()
+    return fig
+
+
+def _shares_figure(plt, plan: v.FigurePlan) -> Figure:  # type: ignore[no-untyped-def]
+    rows: Sequence[v.ShareRow] = plan.view
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, 1.1 + 0.3 * len(rows)))
+    ys = list(range(len(rows)))
+    left = [0.0] * len(rows)
+    for group in v.SHARE_GROUPS:
+        widths = [r.share(group) for r in rows]
+        ax.barh(ys, widths, 0.6, left=left, color=v.SHARE_COLOURS[group], label=group)
+        for y, x0, w in zip(ys, left, widths, strict=True):
+            if w >= 8:
+                ax.text(
+                    x0 + w / 2, y, f"{w:.0f}%", ha="center", va="center", fontsize=6, color="white"
+                )
+        left = [a + b for a, b in zip(left, widths, strict=True)]
+    ax.set_yticks(ys)
+    ax.set_yticklabels([f"{r.target} ({r.basis.code})" for r in rows])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("share of end-to-end latency (%)")
+    ax.set_title(plan.title, loc="left", pad=14)
+    ax.legend(ncols=4, frameon=False, loc="lower left", bbox_to_anchor=(0, 1.0), fontsize=6.5)
+    ax.grid(axis="y", visible=False)
+    fig.tight_layout()
+    return fig
+
+
+def _validation_figure(plt, plan: v.FigurePlan) -> Figure:  # type: ignore[no-untyped-def]
+    points: Sequence[v.ValidationPoint] = plan.view
+    fig, ax = plt.subplots(figsize=(WIDTH_IN * 0.75, WIDTH_IN * 0.62))
+    colours = _target_colours([p.board for p in points])
+    values: list[float] = []
+    for board, colour in colours.items():
+        mine = [p for p in points if p.board == board]
+        xs = [p.measured_us / 1000 for p in mine]
+        ys = [p.predicted_us / 1000 for p in mine]
+        values += xs + ys
+        low = [
+            0 if p.low_us is None else max(0.0, (p.predicted_us - p.low_us) / 1000) for p in mine
+        ]
+        high = [
+            0 if p.high_us is None else max(0.0, (p.high_us - p.predicted_us) / 1000) for p in mine
+        ]
+        ax.errorbar(
+            xs,
+            ys,
+            yerr=[low, high],
+            fmt="o",
+            markersize=3.5,
+            color=colour,
+            elinewidth=0.7,
+            capsize=2,
+            label=board,
+            zorder=3,
+        )
+        for attr, marker in (("lomo_us", "o"), ("loso_us", "D")):
+            held = [p for p in mine if getattr(p, attr) is not None]
+            if held:
+                values += [getattr(p, attr) / 1000 for p in held]
+                ax.scatter(
+                    [p.measured_us / 1000 for p in held],
+                    [getattr(p, attr) / 1000 for p in held],
+                    s=16,
+                    marker=marker,
+                    facecolors="none",
+                    edgecolors=colour,
+                    linewidths=0.7,
+                    zorder=2,
+                )
+    positive = [x for x in values if x > 0]
+    lo = min(positive, default=0.1) / 1.5 if plan.log else 0.0
+    hi = max(positive, default=10.0) * (1.5 if plan.log else 1.15)
+    ax.plot([lo, hi], [lo, hi], color="#888", linewidth=0.8, label="predicted = measured")
+    for f in (1.2, 1 / 1.2):
+        ax.plot(
+            [lo, hi],
+            [lo * f, hi * f],
+            ":",
+            color="#888",
+            linewidth=0.8,
+            label="±20 %" if f > 1 else None,
+        )
+    ax.scatter([], [], s=16, marker="o", facecolors="none", edgecolors="#555", label="LOMO")
+    ax.scatter([], [], s=16, marker="D", facecolors="none", edgecolors="#555", label="LOSO")
+    if plan.log:
+        _plain_log_axes(ax)
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_aspect("equal")
+    ax.set_xlabel("measured inference (ms)")
+    ax.set_ylabel("predicted inference (ms)")
+    ax.set_title("Prediction fidelity (npubench validate)", loc="left")
+    ax.legend(frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=6.5)
+    fig.tight_layout()
+    return fig
+
+
+DRAWERS: dict[str, Callable[..., Figure]] = {
+    "spec": _spec_figure,
+    "scaling": _scaling_figure,
+    "stages": _stage_figure,
+    "shares": _shares_figure,
+    "energy": _energy_figure,
+    "memory": _memory_figure,
+    "ops": _ops_figure,
+    "emulator": _stage_figure,
+    "pred-vs-meas": _prediction_scatter,
+    "pred-error": _prediction_error_figure,
+    "validation": _validation_figure,
+    "fidelity": _fidelity_figure,
+}
+
+
 def _save(fig: Figure, stem: Path, formats: Sequence[str]) -> list[Path]:
     paths = []
     for fmt in formats:
@@ -431,13 +641,17 @@ def _save(fig: Figure, stem: Path, formats: Sequence[str]) -> list[Path]:
 
 
 def write_figures(
-    results: Sequence[BenchResult], out_dir: Path, formats: Sequence[str] = ("png", "svg")
+    results: Sequence[BenchResult],
+    out_dir: Path,
+    formats: Sequence[str] = ("png", "svg"),
+    validation: Any = None,
 ) -> list[Path]:
-    """Draw the report's main figures into ``out_dir``; returns every file written.
+    """Draw every figure of the report into ``out_dir``; returns every file written.
 
-    Files: ``stages_<model>``, ``energy_<model>``, ``memory_<model>``, ``ops_<model>`` (each
-    where the model has such figures), ``scaling``, ``pred_vs_meas``, ``pred_error`` and
-    ``fidelity`` (where the results allow), one file per format.
+    One file per figure and format, named by the plan's stem: ``spec_silicon``, ``scaling``,
+    ``stages_<model>``, ``shares_<model>``, ``energy_<model>``, ``memory_<model>``,
+    ``ops_<model>``, ``emulator_stages``, ``pred_vs_meas``, ``pred_error``, ``validation``
+    and ``fidelity``, each where the results allow.
     """
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
@@ -451,36 +665,14 @@ def write_figures(
     except OSError as e:
         raise NpubenchError(f"cannot create {out_dir}: {e}", "choose a writable folder") from e
     plt = _pyplot()
-    jobs: list[tuple[str, Callable[[], Figure]]] = []
-    for model, model_entries in v.by_model(results).items():
-        name = v.slug(model)
-        jobs.append(
-            (
-                f"stages_{name}",
-                lambda m=model, es=model_entries: _stage_figure(plt, m, v.stage_bars(es)),
-            )
-        )
-        if energy := v.energy_bars(model_entries):
-            jobs.append((f"energy_{name}", lambda m=model, b=energy: _energy_figure(plt, m, b)))
-        if memory := v.memory_rows(model_entries):
-            jobs.append((f"memory_{name}", lambda m=model, r=memory: _memory_figure(plt, m, r)))
-        if ops := v.op_rows(model_entries):
-            jobs.append((f"ops_{name}", lambda m=model, r=ops: _ops_figure(plt, m, r)))
-    if series := v.scaling_series(results):
-        jobs.append(("scaling", lambda: _scaling_figure(plt, series)))
-    if pairs := v.prediction_pairs(results):
-        jobs.append(("pred_vs_meas", lambda: _prediction_scatter(plt, pairs)))
-        jobs.append(("pred_error", lambda: _prediction_error_figure(plt, pairs)))
-    if fidelity := v.fidelity_rows(results):
-        jobs.append(("fidelity", lambda: _fidelity_figure(plt, fidelity)))
     written: list[Path] = []
-    for stem, draw in jobs:
-        fig = draw()
+    for plan in v.figure_plan(list(results), validation):
+        fig = DRAWERS[plan.kind](plt, plan)
         try:
-            written += _save(fig, out_dir / stem, formats)
+            written += _save(fig, out_dir / plan.stem, formats)
         except OSError as e:
             raise NpubenchError(
-                f"cannot write figure {stem} to {out_dir}: {e}", "choose a writable folder"
+                f"cannot write figure {plan.stem} to {out_dir}: {e}", "choose a writable folder"
             ) from e
         finally:
             plt.close(fig)

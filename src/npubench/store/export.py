@@ -1,4 +1,12 @@
-"""Flat, pandas-friendly exports of stored results (units in the column names)."""
+"""Flat, pandas-friendly exports of stored results (units in the column names).
+
+CSV cells are guarded against spreadsheet formula injection: a *text* cell that starts with
+``=``, ``+``, ``-``, ``@``, a tab, a carriage return or a newline (a model or target name, a
+message, a compiler version from a file the user did not write) gets a leading apostrophe, so
+Excel, LibreOffice and Google Sheets show it as text instead of evaluating it
+(``=HYPERLINK(...)`` would become a live formula). Numbers are written as numbers: ``-3.5`` in
+``net_energy_uj`` stays a number. ``csv_safe`` is the rule, for other CSV writers.
+"""
 
 from __future__ import annotations
 
@@ -72,12 +80,27 @@ def flat_row(r: BenchResult) -> dict[str, Any]:
     return row
 
 
+FORMULA_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r", "\n")
+"""A text cell starting with one of these is read as a formula by spreadsheets."""
+
+
+def csv_safe(value: Any) -> Any:
+    """A CSV cell value that no spreadsheet evaluates: text with a formula prefix gets a
+    leading apostrophe; None becomes empty; numbers and other text are unchanged."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
 def export_csv(results: Iterable[BenchResult]) -> str:
+    """The results as CSV, ``FLAT_COLUMNS``, text cells guarded (``csv_safe``)."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=FLAT_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for r in results:
-        writer.writerow({k: ("" if v is None else v) for k, v in flat_row(r).items()})
+        writer.writerow({k: csv_safe(v) for k, v in flat_row(r).items()})
     return buf.getvalue()
 
 

@@ -161,8 +161,13 @@ def expand(spec: SweepSpec) -> Matrix:
                 for kind in spec.kinds:
                     if kind == "compile" and not has_compiler(board):
                         not_applicable.append(
-                            f"compile {name} on {board.name}: {board.toolchain} is not "
-                            "installed here (`npubench toolchains list`)"
+                            f"compile {name} on {board.name}: "
+                            + (
+                                f"{board.toolchain} is not installed here "
+                                "(`npubench toolchains list`)"
+                                if board.toolchain
+                                else f"no npubench adapter for {board.vendor_tool or 'its tool'}"
+                            )
                         )
                         continue
                     # Only toolchains with an optimisation mode (Vela) multiply cells by it.

@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
+from npubench.console import make_console
 from npubench.errors import UsageError
 from npubench.store import ResultStore
 from npubench.sweep.compare import compare, parse_threshold, print_comparison
@@ -56,11 +55,15 @@ def sweep_command(
     calibration: Sequence[str] = (),
     name: str | None = None,
     show_progress: bool = True,
+    yes: bool = False,
+    max_cells: int | None = None,
 ) -> int:
     """``npubench sweep [FILE] [--model ... --target ...]``: run a sweep; 1 if a cell failed.
 
     A sweep comes from FILE, or from the flags when no FILE is given (flags and a file
-    together are refused: one place says what a sweep computes).
+    together are refused: one place says what a sweep computes). A sweep that would run more
+    cells than ``max_cells`` (default ``npubench.sweep.run.DEFAULT_MAX_CELLS``) is refused
+    before anything runs unless ``yes`` (``--yes``).
     """
     spec: SweepSpec
     flags_given = any((models, targets, kinds, optimise, clock_mhz, calibration))
@@ -86,7 +89,7 @@ def sweep_command(
             calibration=calibration or ("synthetic",),
             name=name or "sweep",
         )
-    err = Console(stderr=True)
+    err = make_console(stderr=True)
     progress = RichProgress(err) if show_progress else NullProgress()
     summary = run_sweep(
         spec,
@@ -97,11 +100,13 @@ def sweep_command(
         progress=progress,
         retry_failed=retry_failed,
         cell_timeout_s=cell_timeout_s,
+        yes=yes,
+        max_cells=max_cells,
     )
     if json_out:
         _print_json(summary.to_json())
     else:
-        err.print(_summary_text(summary), highlight=False, markup=False)
+        err.print(_summary_text(summary))
     return summary.exit_code
 
 
@@ -112,13 +117,18 @@ def compare_command(
     json_out: bool = False,
     db: Path | None = None,
     show_all: bool = False,
+    force: bool = False,
 ) -> int:
-    """``npubench compare A B``: 0 without regressions beyond the threshold, 1 with."""
-    comparison = compare(a, b, parse_threshold(threshold), db=db)
+    """``npubench compare A B``: 0 without regressions beyond the threshold, 1 with.
+
+    ``force`` (``--force``) compares measured runs made with another firmware image, clock or
+    tick source (refused otherwise, exit status 2).
+    """
+    comparison = compare(a, b, parse_threshold(threshold), db=db, force=force)
     if json_out:
         _print_json(comparison.to_json())
     else:
-        print_comparison(comparison, Console(), show_all)
+        print_comparison(comparison, make_console(), show_all)
     return comparison.exit_code
 
 
@@ -128,7 +138,16 @@ def export_command(
     group_id: str | None = None,
     **filters: Any,
 ) -> Path:
-    """``npubench results --export x.parquet``: write the matching results (.csv/.json/.parquet)."""
-    with ResultStore(db) as store:
+    """``npubench results --export x.parquet``: write the matching results (.csv/.json/.parquet).
+
+    The path is checked before the store is read; zero matching results raise ``UsageError``
+    naming the filters (no empty file is written).
+    """
+    from npubench.sweep.export import check_export_path
+
+    path = check_export_path(path)
+    with ResultStore(db, readonly=True) as store:
         stored = store.query(group_id=group_id, **filters)
-    return write_export(stored, path)
+    given = {"group_id": group_id, **filters}
+    text = ", ".join(f"{k}={v}" for k, v in given.items() if v is not None) or "no filter"
+    return write_export(stored, path, filters=text)

@@ -5,6 +5,10 @@ only when writing. Columns are those of ``npubench.store.export.flat_row`` (unit
 names: ``inference_us``, ``sram_bytes``, ``energy_uj``) with fixed Arrow types, so every
 export reads back with the same dtypes even when a column is all null; stored results add
 ``id``, ``created_utc`` (a UTC timestamp), ``group_id`` and ``cell_key``.
+
+CSV text cells are guarded against spreadsheet formula injection (``npubench.store.export``:
+a leading apostrophe before ``= + - @``, tab, CR); Parquet and JSON keep values as they are.
+Exporting nothing is refused (``UsageError``): an empty file would pass for a result.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from npubench.errors import EnvironmentProblem, UsageError
+from npubench.outputs import check_output_path
 from npubench.schema import BenchResult
 from npubench.store import StoredResult, export_csv, export_json, flat_row
 from npubench.store.export import FLAT_COLUMNS
@@ -108,9 +113,26 @@ def export_parquet(items: Iterable[BenchResult | StoredResult], path: Path | str
     return path
 
 
-def write_export(items: Sequence[StoredResult], path: Path | str) -> Path:
-    """Export by the file's suffix: .csv and .json (npubench.store.export) or .parquet."""
-    path = Path(path)
+def check_export_path(path: Path | str, kind: str = "--export") -> Path:
+    """Refuse, before any work, an export path whose format is unknown or that cannot be
+    written (``npubench.outputs.check_output_path``); missing folders are created."""
+    return check_output_path(path, EXPORT_SUFFIXES, kind)
+
+
+def write_export(
+    items: Sequence[StoredResult], path: Path | str, filters: str = "the filters given"
+) -> Path:
+    """Export by the file's suffix: .csv and .json (npubench.store.export) or .parquet.
+
+    Zero results raise ``UsageError`` naming ``filters`` and write nothing.
+    """
+    path = check_export_path(path)
+    if not items:
+        raise UsageError(
+            f"no stored results match {filters}: nothing was written to {path}",
+            "check the filters (--model, --target, --kind, --status) and --db; "
+            "`npubench results` lists what is stored",
+        )
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         return export_parquet(items, path)

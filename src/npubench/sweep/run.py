@@ -6,18 +6,23 @@ result arrives: killing a sweep loses at most the cells in flight, and re-runnin
 every cell whose key is already stored under the sweep's group id (name + spec hash). Two
 sweeps writing to one store at once are safe: the store serialises writers (WAL, busy
 timeout, BEGIN IMMEDIATE).
+
+A sweep that would run more than ``max_cells`` cells (default ``DEFAULT_MAX_CELLS``, or
+``$NPUBENCH_SWEEP_MAX_CELLS``) is refused before the store is opened or any cell runs, unless
+``yes`` (``npubench sweep --yes``): a typo in a sweep file (``clock_mhz = [50, 60, ..., 500]``
+times every target) should not start a week of work. Cells already stored do not count.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from rich.markup import escape
-
+from npubench.console import styled
 from npubench.errors import UsageError
 from npubench.schema import BenchResult
 from npubench.store import ResultStore
@@ -25,6 +30,43 @@ from npubench.sweep.cells import Cell, Matrix, expand
 from npubench.sweep.spec import SweepSpec, load_spec
 
 BACKENDS: tuple[str, ...] = ("local", "ray")
+DEFAULT_MAX_CELLS = 5000
+"""Cells a sweep may run without ``--yes``."""
+MAX_CELLS_ENV = "NPUBENCH_SWEEP_MAX_CELLS"
+
+
+def max_cells_limit(max_cells: int | None = None) -> int:
+    """The cell limit: ``max_cells`` if given, else ``$NPUBENCH_SWEEP_MAX_CELLS``, else 5000."""
+    if max_cells is None:
+        raw = os.environ.get(MAX_CELLS_ENV, "").strip()
+        if not raw:
+            return DEFAULT_MAX_CELLS
+        try:
+            max_cells = int(raw)
+        except ValueError:
+            raise UsageError(
+                f"${MAX_CELLS_ENV}={raw!r} is not a whole number",
+                f"set it to the largest number of cells a sweep may run without --yes "
+                f"(default {DEFAULT_MAX_CELLS})",
+            ) from None
+    if max_cells < 1:
+        raise UsageError(
+            f"the sweep cell limit must be at least 1, got {max_cells}",
+            f"give --max-cells N (default {DEFAULT_MAX_CELLS}), or --yes to run any number",
+        )
+    return max_cells
+
+
+def check_cell_limit(cells: int, max_cells: int | None = None, yes: bool = False) -> None:
+    """Refuse (``UsageError``) to run more cells than the limit unless ``yes``."""
+    limit = max_cells_limit(max_cells)
+    if cells > limit and not yes:
+        raise UsageError(
+            f"this sweep would run {cells:,} cells, more than the limit of {limit:,}; "
+            "nothing was started",
+            "check the sweep's lists (models x targets x kinds x options multiply); add --yes "
+            f"to run it anyway, or raise the limit with --max-cells N (or ${MAX_CELLS_ENV})",
+        )
 
 
 class SweepProgress(Protocol):
@@ -73,7 +115,7 @@ class RichProgress:
         if already_done:
             self.console.print(f"{name}: {already_done} cells already in the store, skipped")
         self._progress = Progress(
-            TextColumn("[bold]{task.fields[sweep]}"),
+            TextColumn("{task.fields[sweep]}", markup=False, style="bold"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
@@ -87,16 +129,18 @@ class RichProgress:
 
     def message(self, text: str) -> None:
         if self._progress is not None:
-            self._progress.console.log(escape(text))
+            self._progress.console.log(styled(text))
 
     def cell_done(self, cell: Cell, result: BenchResult) -> None:
         if self._progress is None:
             return
         mark = {"ok": "ok", "does_not_fit": "does not fit"}.get(result.status, result.status)
-        self._progress.update(self._task, advance=1, description=escape(f"{cell.label}: {mark}"))
+        # The description is rendered as markup by TextColumn: brackets in names escaped.
+        label = f"{cell.label}: {mark}".replace("[", "\\[")
+        self._progress.update(self._task, advance=1, description=label)
         if result.status == "failed":
             self._progress.console.log(
-                f"[red]{escape(cell.label)} failed:[/red] {escape(result.message)}"
+                styled((f"{cell.label} failed:", "red"), f" {result.message}")
             )
 
     def finish(self) -> None:
@@ -166,6 +210,17 @@ def pending_cells(matrix: Matrix, store: ResultStore, retry_failed: bool = False
     return [c for c in matrix.cells if c.key not in done]
 
 
+def _stored_cell_keys(db: Path | str | None, group_id: str) -> set[str]:
+    """The group's stored cell keys, read without creating a store."""
+    from npubench.store import default_db_path
+
+    path = Path(db) if db is not None else default_db_path()
+    if not path.is_file():
+        return set()
+    with ResultStore(path, readonly=True) as store:
+        return store.cell_keys(group_id)
+
+
 Runner = Callable[..., None]
 
 
@@ -194,23 +249,36 @@ def run_sweep(
     progress: SweepProgress | None = None,
     retry_failed: bool = False,
     cell_timeout_s: float | None = None,
+    yes: bool = False,
+    max_cells: int | None = None,
 ) -> SweepSummary:
     """Run every cell of a sweep that the store at ``db`` does not have yet.
 
     ``spec`` is a validated ``SweepSpec`` or the path of a sweep file. ``workers`` defaults to
     ``os.cpu_count()`` (local) or the cluster's CPUs (Ray). A failing cell is stored as failed
-    and the sweep goes on; ``retry_failed`` runs such cells again on the next run.
+    and the sweep goes on; ``retry_failed`` runs such cells again on the next run. More cells
+    to run than ``max_cells`` (``max_cells_limit``) raise ``UsageError`` unless ``yes``.
     """
     if not isinstance(spec, SweepSpec):
         spec = load_spec(spec)
     if workers is not None and workers < 1:
         raise UsageError(f"--workers must be at least 1, got {workers}")
+    if cell_timeout_s is not None and not (0 < cell_timeout_s < float("inf")):
+        raise UsageError(
+            f"--cell-timeout must be a positive number of seconds, got {cell_timeout_s}"
+        )
+    limit = max_cells_limit(max_cells)
     runner = _backend_runner(backend, address)
     progress = progress or NullProgress()
     matrix = expand(spec)
+    if len(matrix.cells) > limit and not yes:
+        # Count only the cells still to run (a resumed sweep may have most of them stored).
+        done = _stored_cell_keys(db, matrix.group_id)
+        check_cell_limit(sum(1 for c in matrix.cells if c.key not in done), limit, yes)
     t0 = time.perf_counter()
     with ResultStore(db) as store:
         todo = pending_cells(matrix, store, retry_failed)
+        check_cell_limit(len(todo), limit, yes)
         summary = SweepSummary(
             name=spec.name,
             group_id=matrix.group_id,

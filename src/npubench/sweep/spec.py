@@ -21,6 +21,7 @@ that is not known, the closest valid names.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from collections.abc import Callable, Sequence
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from npubench.cache import cache_key
-from npubench.errors import NpubenchError, closest_names
+from npubench.errors import UsageError, closest_names
 
 CELL_KINDS: tuple[str, ...] = ("compile", "predict", "measure")
 TOP_KEYS: tuple[str, ...] = ("name", "models", "targets", "kinds", "options", "measure")
@@ -44,10 +45,14 @@ OPTION_KEYS: tuple[str, ...] = (
 MEASURE_KEYS: tuple[str, ...] = ("ports", "repeat", "warmup", "baud", "power")
 TARGET_GROUPS: tuple[str, ...] = ("all", "ethos-u")
 MODEL_SUFFIXES: tuple[str, ...] = (".onnx", ".tflite")
+MAX_CLOCK_MHZ = 10_000.0
+"""No microcontroller or NPU runs above 10 GHz: a larger clock is a typo (or ``inf``)."""
+MAX_REPEAT = 100_000
+"""Timed repetitions and warm-ups per measure cell at most (the harness's NPB_MAX_WARMUP)."""
 
 
-class SweepSpecError(NpubenchError):
-    """A sweep file or sweep flags that do not validate."""
+class SweepSpecError(UsageError):
+    """A sweep file or sweep flags that do not validate (a usage error, exit status 2)."""
 
 
 @dataclass(frozen=True)
@@ -288,14 +293,20 @@ def _check_options(c: _Checker, options: dict[str, Any]) -> dict[str, Any]:
         for v in raw if isinstance(raw, list) else [raw]:
             if v == "default":
                 clocks.append(None)
-            elif isinstance(v, int | float) and not isinstance(v, bool) and v > 0:
+            elif (
+                isinstance(v, int | float)
+                and not isinstance(v, bool)
+                and math.isfinite(v)
+                and 0 < v <= MAX_CLOCK_MHZ
+            ):
                 clocks.append(float(v))
             else:
                 c.fail(
                     "options",
                     "clock_mhz",
                     v,
-                    f'options.clock_mhz must be positive numbers or "default", got {v!r}',
+                    'options.clock_mhz must be positive numbers or "default" (finite MHz, at '
+                    f"most {MAX_CLOCK_MHZ:g}), got {v!r}",
                 )
         if not clocks and not c.problems:
             c.fail("options", "clock_mhz", None, "options.clock_mhz is empty")
@@ -401,15 +412,15 @@ def _check_measure(c: _Checker, measure: dict[str, Any]) -> dict[str, Any]:
     for key in ("repeat", "warmup"):
         if key in measure:
             v = measure[key]
-            if (
-                isinstance(v, int)
-                and not isinstance(v, bool)
-                and v >= (1 if key == "repeat" else 0)
-            ):
+            low = 1 if key == "repeat" else 0
+            if isinstance(v, int) and not isinstance(v, bool) and low <= v <= MAX_REPEAT:
                 out[key] = v
             else:
                 c.fail(
-                    "measure", key, None, f"measure.{key} must be a non-negative integer, got {v!r}"
+                    "measure",
+                    key,
+                    None,
+                    f"measure.{key} must be an integer from {low} to {MAX_REPEAT}, got {v!r}",
                 )
     return out
 

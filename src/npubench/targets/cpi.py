@@ -1,6 +1,6 @@
 """Cycles per instruction of each CPU core, with its plausible range and source (``cpi.toml``).
 
-May import ``npubench.errors`` and ``npubench.data``. A core's
+May import ``npubench.errors``, ``npubench.sourced`` and ``npubench.data``. A core's
 CPI is a hardware fact: the instruction counter (``measure.icount``) and the CPU cost model
 (``predict``) both read it from here.
 """
@@ -11,8 +11,11 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from pydantic import Field
+
 from npubench.data import read_packaged_toml
 from npubench.errors import NpubenchError
+from npubench.sourced import Figure, SourcedFile, parse_sourced
 
 
 class CpiError(NpubenchError):
@@ -36,7 +39,26 @@ class Cpi:
     source_kind: str
 
 
+class CpiFigure(Figure):
+    low: float | None = Field(default=None, ge=0)
+    high: float | None = Field(default=None, ge=0)
+
+
+class CpiFile(SourcedFile):
+    """The schema of cpi.toml: per core, its CPI (with a range) and CoreMark/MHz."""
+
+    cores: dict[str, dict[str, CpiFigure]]
+
+
 def parse_cpi(data: dict[str, Any]) -> dict[str, Cpi]:
+    for core, row in data.get("cores", {}).items():
+        fig = row.get("cpi")
+        if not fig or fig.get("source") not in data.get("sources", {}):
+            raise CpiError(
+                f"cpi.toml: [cores.{core}].cpi is missing or cites an undeclared source",
+                "every CPI figure needs a value and a source declared under [sources]",
+            )
+    parse_sourced(CpiFile, data, "cpi.toml", CpiError)
     sources = data.get("sources", {})
     out: dict[str, Cpi] = {}
     for core, row in data.get("cores", {}).items():

@@ -65,6 +65,10 @@ class Npu(Strict):
     max_channels: Figure | None = None  # channels per layer the NPU accepts
     max_input_hw: Figure | None = None  # largest input height/width per layer
     peak_gops: Figure | None = None  # vendor's peak int8 GOPS (1 MAC = 2 ops)
+    # Layers the NPU itself cannot run go to the host CPU, unless the chip has its own cores for
+    # them beside the NPU (GAP9: its 9-core cluster runs what NE16 does not), clocked with it.
+    fallback_core: str | None = None
+    fallback_cores: int = Field(default=1, ge=1)
     weights_memory: str | None = None  # the memory the NPU reads weights from (a Memory.name)
     arena_memory: str | None = None  # the memory holding the tensor arena (a Memory.name)
 
@@ -125,7 +129,10 @@ class Board(SourcedFile):
     vendor: str
     kind: Literal["board", "accelerator", "emulator"] = "board"
     description: str = ""
-    toolchain: str  # the default toolchain plug-in: "vela", "rknn", "ai8x-synthesis", ...
+    # The default toolchain plug-in ("vela", "rknn", "ai8x-synthesis", ...); None for a chip whose
+    # vendor tool npubench has no adapter for (``vendor_tool`` says which): predicted only.
+    toolchain: str | None = None
+    vendor_tool: str = ""
     toolchains: dict[str, dict[str, Any]] = Field(default_factory=dict)  # per-plug-in tables
     cpu: Cpu
     npu: Npu | None = None
@@ -211,7 +218,8 @@ class Board(SourcedFile):
 
     def toolchain_names(self) -> list[str]:
         """The default toolchain first, then the others the board configures."""
-        return [self.toolchain] + [n for n in self.toolchains if n != self.toolchain]
+        first = [self.toolchain] if self.toolchain else []
+        return first + [n for n in self.toolchains if n != self.toolchain]
 
     def toolchain_table(self, name: str) -> dict[str, Any]:
         return dict(self.toolchains.get(name, {}))

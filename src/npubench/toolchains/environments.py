@@ -54,7 +54,10 @@ class EnvironmentSpec(Strict):
 
     @property
     def digest(self) -> str:
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
+        """What decides the installed content (the interpreter and the pip steps): a change
+        here means the environment must be rebuilt; a new description or check does not."""
+        key = json.dumps({"python": self.python, "steps": self.steps}, sort_keys=True)
+        return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 class _SpecFile(Strict):

@@ -57,6 +57,14 @@ def parse_options(toolchain: Toolchain, options: Mapping[str, Any] | StrictModel
 
 def board_config(toolchain: Toolchain, board: Board) -> StrictModel:
     """The board's ``[toolchains.<name>]`` table, validated by the plug-in."""
+    if toolchain.name not in board.toolchain_names():
+        named = ", ".join(board.toolchain_names()) or "none"
+        raise UsageError(
+            f"{toolchain.display_name} does not target {board.name} (its board file names the "
+            f"toolchains: {named})",
+            f"choose a target whose board file has [toolchains.{toolchain.name}] "
+            "(`npubench toolchains list` shows each toolchain's targets)",
+        )
     table = board.toolchain_table(toolchain.name)
     try:
         config = toolchain.BoardConfig.model_validate(table)

@@ -5,6 +5,11 @@ compiler's version; the generated model sources by the model's SHA-256, the gene
 source and the input seed; an image by those plus the core, its flags and the cross-compiler's
 version. May import: npubench.errors, npubench.cache, npubench.compilers.cgen, numpy and
 sibling icount modules.
+
+Paths are passed to the compilers as separate arguments (never through a shell or make), so a
+cache folder with spaces or ``$(...)`` in its name is taken literally; the one path the linker
+gets inside an option (the map file) goes through ``-Xlinker``, which a comma cannot split
+(``-Wl,`` would). ``qemu_option_path`` escapes a path for a comma-separated QEMU option.
 """
 
 from __future__ import annotations
@@ -191,7 +196,8 @@ def build_image(sources: ModelSources, core: IcountCore, layer_marks: bool = Tru
                 "-T",
                 str(fw / core.linker_script),
                 *LDFLAGS,
-                f"-Wl,-Map={tmp / 'icount.map'}",
+                "-Xlinker",
+                f"-Map={tmp / 'icount.map'}",
                 "-o",
                 str(tmp / "icount.elf"),
                 str(sources.folder / model_c),
@@ -206,6 +212,12 @@ def build_image(sources: ModelSources, core: IcountCore, layer_marks: bool = Tru
 
     folder, _ = cached_dir("icount-elf", key, build)
     return folder / "icount.elf"
+
+
+def qemu_option_path(path: Path | str) -> str:
+    """``path`` for a comma-separated QEMU option (``-plugin FILE,arg=...``): QEMU reads a
+    doubled comma as a literal one, so a folder named ``a,b`` stays one path."""
+    return str(path).replace(",", ",,")
 
 
 def compile_flags(core: IcountCore) -> str:

@@ -19,7 +19,7 @@ from elftools.elf.sections import SymbolTableSection
 from npubench import processes
 from npubench.errors import MeasurementError
 from npubench.measure.icount.boards import IcountCore
-from npubench.measure.icount.build import APT_HINT
+from npubench.measure.icount.build import APT_HINT, qemu_option_path
 from npubench.measure.icount.instrument import MARK_FUNCTION
 
 QEMU = "qemu-system-arm"
@@ -93,13 +93,13 @@ def run_counting(elf: Path, core: IcountCore, plugin: Path, timeout_s: float = 6
             "-serial",
             "null",
             "-chardev",
-            f"file,id=semi,path={console}",
+            f"file,id=semi,path={qemu_option_path(console)}",
             "-semihosting-config",
             "enable=on,target=native,chardev=semi",
             "-kernel",
             str(elf),
             "-plugin",
-            f"{plugin},mark={mark:#x},out={counts}",
+            f"{qemu_option_path(plugin)},mark={mark:#x},out={qemu_option_path(counts)}",
         ]
         try:
             proc = processes.run(cmd, text=True, timeout=timeout_s)

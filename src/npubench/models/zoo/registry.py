@@ -32,7 +32,7 @@ class ZooEntry:
     """One zoo model: its I/O contract (PyTorch layout, batch 1) and how to build it."""
 
     name: str
-    suite: str  # "paper" | "mlperf-tiny"
+    suite: str  # "paper" | "mlperf-tiny" | "public" (the parametric families)
     task: str
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]

@@ -6,7 +6,8 @@ the small ones shows up as large residuals on the small ones, and the bounds (ph
 utilisations <= 1, overheads of at most tens of µs) keep it from being chosen. Each parameter
 with a prior adds one pseudo-residual (value - prior) / sigma, a weak penalty that decides what
 the data leave open (e.g. a core factor with a single measurement) instead of an arbitrary
-optimum. Parameters a training set has no data for (a held-out board's own) keep their prior.
+optimum; data residuals are scaled by the noise one row carries (``DATA_SIGMA``).
+Parameters a training set has no data for (a held-out board's own) keep their prior.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from scipy.optimize import least_squares
 from npubench.predict.calibration.cases import Case
 from npubench.predict.calibration.groups import FitParam, Group
 
-PRIOR_WEIGHT = 1.0
+# The noise a single row carries, in log units: measurement repeatability and what the model
+# cannot represent (one number per layer class). Data residuals are divided by it so that the
+# priors (in the same units) weigh as one weak pseudo-observation each, not as the data.
+DATA_SIGMA = 0.1
 
 
 @dataclass
@@ -63,13 +67,25 @@ def fit_group(group: Group, cases: Sequence[Case], all_params: Sequence[FitParam
 
     def residuals(x: np.ndarray) -> np.ndarray:
         values = decode(x)
-        out = [math.log(max(group.predict(c, values), 1e-9) / c.measured_us) for c in cases]
+        out = [
+            math.log(max(group.predict(c, values), 1e-9) / c.measured_us) / DATA_SIGMA
+            for c in cases
+        ]
         for p, v in zip(params, x, strict=True):
             if p.prior is not None:
-                out.append(PRIOR_WEIGHT * (float(v) - p.encode(p.prior)) / p.prior_sigma)
+                out.append((float(v) - p.encode(p.prior)) / p.prior_sigma)
         return np.array(out)
 
-    solution = least_squares(residuals, x0, bounds=(lo, hi), method="trf", x_scale="jac")
+    solution = least_squares(
+        residuals,
+        x0,
+        bounds=(lo, hi),
+        method="trf",
+        x_scale="jac",
+        ftol=1e-12,
+        xtol=1e-12,
+        gtol=1e-12,
+    )
     values = decode(solution.x)
     fitted = {
         c.row.id: math.log(max(group.predict(c, values), 1e-9) / c.measured_us) for c in cases

@@ -10,8 +10,11 @@ under candidate values with the stage models ``npubench predict`` runs.
   every core (the same library does the same work), a per-operator runtime overhead in CPU
   cycles, and a factor per core only for cores with data. Held out, a core keeps factor 1.
 - ``NpuBoard``: one NPU board no toolchain ran for: a scale on the family's utilisations (so
-  that no utilisation exceeds 1), a per-layer overhead in NPU cycles (command set-up, tens of µs
-  at most), and a time per inference that does not scale with any clock (bounded to 2 ms).
+  that no utilisation exceeds 1), a scale on the bandwidth of the memory the NPU streams weights
+  from (a quarter to four times the board file's figure, when it states one), a per-layer
+  overhead in NPU cycles (command set-up: at most 20,000 cycles, tens of µs), and a time per
+  inference that scales with no clock (a wake-up or a fixed-rate transfer: at most 200 µs, so
+  that no constant can stand in for the work of small models).
 - ``CompiledBoard``: a board whose toolchain ran (Ethos-U with Vela): the memory system the
   toolchain is given (the weights memory's bandwidth, from the grid the pipeline compiled) and
   the runtime's invoke overhead in CPU cycles, so that the toolchain itself predicts what was
@@ -144,10 +147,26 @@ class CpuKernels(Group):
                     per_source=board_name,
                 )
             )
+            # The same library does not speed every op class up alike on every core (Helium
+            # accelerates convolutions far more than depthwise ones): a per-core, per-class
+            # factor with a tight prior, so that it moves only where the core's data say so.
+            for cls in self.FITTED_CLASSES:
+                out.append(
+                    FitParam(
+                        f"core_class_factor_{core}:{cls}",
+                        f"{core}'s {cls} kernels relative to the shared class factor",
+                        1.0,
+                        1 / 3,
+                        3.0,
+                        prior=1.0,
+                        prior_sigma=math.log(1.5),
+                        per_source=board_name,
+                    )
+                )
         return out
 
     def kernels(self, values: dict[str, float]) -> DeployedKernels:
-        base = load_deployed_kernels()
+        base = load_deployed_kernels(fitted=False)
         classes = dict(base.class_factors)
         for cls in self.FITTED_CLASSES:
             classes[cls] = values.get(f"class_factor_{cls}", 1.0)
@@ -156,15 +175,21 @@ class CpuKernels(Group):
             for name, v in values.items()
             if name.startswith("core_factor_")
         }
+        core_classes: dict[str, dict[str, float]] = {}
+        for name, v in values.items():
+            if name.startswith("core_class_factor_"):
+                core, _, cls = name.removeprefix("core_class_factor_").partition(":")
+                core_classes.setdefault(core, {})[cls] = v
         return dataclasses.replace(
             base,
             class_factors=classes,
             core_factors=cores,
+            core_class_factors=core_classes,
             op_overhead_cycles=values.get("op_overhead_cycles", base.op_overhead_cycles),
         )
 
     def predict(self, case: Case, values: dict[str, float]) -> float:
-        return case.predict_us(load_params(case.board), self.kernels(values))
+        return case.predict_us(load_params(case.board, fitted=False), self.kernels(values))
 
 
 # --- one NPU board no toolchain ran for --------------------------------------------------------
@@ -180,12 +205,41 @@ class NpuBoard(Group):
         return [c for c in cases if c.board.name == self.scope and not c.compiled]
 
     def _base(self, cases: Sequence[Case]) -> ParamSet:
-        return load_params(cases[0].board)
+        return load_params(cases[0].board, fitted=False)
 
     def parameters(self, cases: Sequence[Case]) -> list[FitParam]:
         base = self._base(cases)
         top = max(base.value(f"util_{c}", 1.0) for c in UTIL_CLASSES)
+        board = cases[0].board
+        streams = False
+        if board.npu is not None:
+            from npubench.predict.latency import npu_memories
+
+            weights = npu_memories(board).weights
+            streams = bool(
+                weights is not None
+                and weights.bandwidth_bytes_per_cycle is not None
+                and base.value("weights_streamed", 1.0)
+            )
+        extra = (
+            [
+                FitParam(
+                    "weights_bandwidth_scale",
+                    "scale on the bandwidth of the memory the NPU streams weights from, over the "
+                    "board file's figure",
+                    1.0,
+                    0.25,
+                    4.0,
+                    prior=1.0,
+                    prior_sigma=math.log(2.0),
+                    per_source=self.scope,
+                )
+            ]
+            if streams
+            else []
+        )
         return [
+            *extra,
             FitParam(
                 "util_scale",
                 "scale on the family's assumed utilisations (conv, depthwise, fully connected, "
@@ -212,10 +266,10 @@ class NpuBoard(Group):
                 "µs per inference that scale with no clock (wake-up, a fixed-rate transfer)",
                 10.0,
                 0.0,
-                2000.0,
+                200.0,
                 log=False,
                 prior=0.0,
-                prior_sigma=500.0,
+                prior_sigma=100.0,
                 per_source=self.scope,
             ),
         ]
@@ -226,13 +280,14 @@ class NpuBoard(Group):
         if scale is not None:
             for cls in UTIL_CLASSES:
                 out[f"util_{cls}"] = min(1.0, base.value(f"util_{cls}", 1.0) * scale)
-        for name in ("layer_overhead_cycles", "inference_fixed_us"):
+        for name in ("layer_overhead_cycles", "inference_fixed_us", "weights_bandwidth_scale"):
             if name in values:
                 out[name] = values[name]
         return _with(base, out)
 
     def predict(self, case: Case, values: dict[str, float]) -> float:
-        return case.predict_us(self.params_for(load_params(case.board), values), self.kernels)
+        params = self.params_for(load_params(case.board, fitted=False), values)
+        return case.predict_us(params, self.kernels or load_deployed_kernels(fitted=False))
 
 
 # --- a board whose toolchain ran (Ethos-U + Vela) ----------------------------------------------
@@ -275,11 +330,15 @@ class CompiledBoard(Group):
         ]
 
     def predict(self, case: Case, values: dict[str, float]) -> float:
-        base = load_params(case.board)
+        base = load_params(case.board, fitted=False)
         params = _with(
             base, {"inference_overhead_cycles": values.get("inference_overhead_cycles", 0.0)}
         )
-        return case.predict_us(params, self.kernels, candidate=values.get("memory_candidate"))
+        return case.predict_us(
+            params,
+            self.kernels or load_deployed_kernels(fitted=False),
+            candidate=values.get("memory_candidate"),
+        )
 
 
 def groups_for(cases: Sequence[Case]) -> list[Group]:
